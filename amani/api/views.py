@@ -1,0 +1,38 @@
+"""The base class of every API view: JSON bodies only, scopes per method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from amani.api.errors import InvalidJson
+from audit.services import Actor
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class ApiView(APIView):
+    """Subclasses set `required_scopes = {"GET": "wallets:read", ...}`."""
+
+    required_scopes: dict[str, str] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, scopes, throttles
+        if request.method in BODY_METHODS:
+            content_type = request.content_type.split(";", 1)[0].strip().lower()
+            if content_type != "application/json":
+                raise UnsupportedMediaType(content_type or "(none)")
+
+    @staticmethod
+    def json_object(request: Request) -> dict[str, Any]:
+        """The parsed body, which must be a JSON object."""
+        if not isinstance(request.data, dict):
+            raise InvalidJson()
+        return request.data
+
+    @staticmethod
+    def actor(request: Request) -> Actor:
+        return Actor.api_key(request.auth.key_id, getattr(request._request, "request_id", ""))

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AmaniConfig(AppConfig):
+    """The project package doubles as the app that owns API clients and keys."""
+
+    name = "amani"
+    verbose_name = "API clients"
+    default_auto_field = "django.db.models.BigAutoField"

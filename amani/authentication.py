@@ -1,0 +1,86 @@
+"""HMAC-SHA256 request signing as a DRF authentication class (see amani.signing)."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.encoding import escape_uri_path
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from amani import clients, signing
+from amani.models import ApiClient, ApiKey
+
+
+class HmacAuthFailed(exceptions.AuthenticationFailed):
+    """401 with one of the contract's codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code)
+
+
+def raw_path(request: Request) -> str:
+    """The request path exactly as sent, as the caller signed it.
+
+    gunicorn passes the undecoded request target as RAW_URI; without it (test client,
+    other servers) the path is re-encoded the way clients send it.
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        if "://" in raw:  # absolute-form request target
+            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+        return raw.split("?", 1)[0]
+    return escape_uri_path(request._request.path)
+
+
+class HmacAuthentication(BaseAuthentication):
+    """Checks, in the contract's order: parse, key, timestamp, signature, then nonce.
+
+    The signature covers the SHA-256 of the raw body bytes, which are read here,
+    before any parser sees them. A nonce is recorded only after the signature has
+    verified, so a forged request cannot use up a legitimate nonce.
+    """
+
+    clock_skew = property(lambda self: settings.HMAC_CLOCK_SKEW_SECONDS)
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header or not signing.uses_scheme(header):
+            return None  # DRF answers 401 missing_credentials
+        try:
+            credentials = signing.parse_authorization(header)
+        except signing.MalformedCredentials as exc:
+            raise HmacAuthFailed("malformed_credentials", str(exc)) from None
+
+        key = clients.api_key_get(key_id=credentials.key_id)
+        if key is None:
+            raise HmacAuthFailed("unknown_key", "No client has this key id.")
+        now = timezone.now()
+        if not key.is_usable(now=now) or not key.client.is_active:
+            raise HmacAuthFailed("revoked_key", "This key has been revoked or has expired.")
+        if abs(time.time() - credentials.ts) > self.clock_skew:
+            raise HmacAuthFailed(
+                "stale_timestamp", f"ts is more than {self.clock_skew} s away from the server's clock."
+            )
+
+        message = signing.string_to_sign(
+            ts=credentials.ts,
+            nonce=credentials.nonce,
+            method=request.method,
+            path=raw_path(request),
+            query=request.META.get("QUERY_STRING", ""),
+            body=request._request.body,
+        )
+        expected = signing.signature(clients.secret_decrypt(key.secret_encrypted), message)
+        if not signing.signatures_equal(expected, credentials.signature):
+            raise HmacAuthFailed("bad_signature", "The signature does not match the request.")
+        if not clients.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now):
+            raise HmacAuthFailed("replayed_nonce", "This nonce was already used with this key.")
+        clients.api_key_touch(key=key, now=now)
+        return key.client, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return signing.SCHEME

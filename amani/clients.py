@@ -1,0 +1,148 @@
+"""Services for API clients and keys: creation, rotation, revocation, nonce store."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography.fernet import InvalidToken
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from amani.crypto import fernet
+from amani.models import ApiClient, ApiKey, ApiNonce, Scope
+
+
+def secret_encrypt(secret: str) -> str:
+    return fernet("api-secret").encrypt(secret.encode()).decode()
+
+
+def secret_decrypt(token: str) -> str:
+    try:
+        return fernet("api-secret").decrypt(token.encode()).decode()
+    except InvalidToken as exc:  # the encryption key changed: the key cannot be used
+        raise ValueError("API secret cannot be decrypted with the configured key") from exc
+
+
+def scopes_validate(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        raise ValidationError(
+            {"scopes": [f"Choose one or more of {', '.join(Scope.values)}; unknown: {', '.join(unknown)}"]}
+        )
+    return sorted(set(scopes), key=Scope.values.index)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key as handed out once: the plain secret is never stored or shown again."""
+
+    key: ApiKey
+    secret: str
+
+    @property
+    def key_id(self) -> str:
+        return self.key.key_id
+
+
+@transaction.atomic
+def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, actor=None) -> IssuedKey:
+    """Add a signing key to a client; several may be active at once (rotation)."""
+    from audit.services import Actor, audit_record
+
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        client=client,
+        key_id="ak_" + secrets.token_hex(12),
+        secret_encrypted=secret_encrypt(secret),
+        expires_at=expires_at,
+    )
+    audit_record(
+        action="create_api_key",
+        actor=actor or Actor.system(),
+        resource_type="api_key",
+        resource_id=key.key_id,
+        details={"client": client.name, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return IssuedKey(key=key, secret=secret)
+
+
+@transaction.atomic
+def api_client_create(*, name: str, scopes: list[str], actor=None) -> tuple[ApiClient, IssuedKey]:
+    """Create a client with one active key."""
+    from audit.services import Actor, audit_record
+
+    scopes = scopes_validate(scopes)
+    if ApiClient.objects.filter(name=name).exists():
+        raise ValidationError({"name": [f"A client named {name!r} already exists."]})
+    client = ApiClient.objects.create(name=name, scopes=scopes)
+    audit_record(
+        action="create_api_client",
+        actor=actor or Actor.system(),
+        resource_type="api_client",
+        resource_id=str(client.pk),
+        details={"name": name, "scopes": scopes},
+    )
+    return client, api_key_create(client=client, actor=actor)
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
+    """Revoke a key at once; requests signed with it get `401 revoked_key`."""
+    from audit.services import Actor, audit_record
+
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            action="revoke_api_key",
+            actor=actor or Actor.system(),
+            resource_type="api_key",
+            resource_id=key.key_id,
+            details={"client": key.client.name},
+        )
+    return key
+
+
+def api_key_get(*, key_id: str) -> ApiKey | None:
+    return ApiKey.objects.select_related("client").filter(key_id=key_id).first()
+
+
+# Touch last_used_at at most once a minute per key: a write on every request would
+# cost a row lock and WAL per call for a value read only by people.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def api_key_touch(*, key: ApiKey, now: datetime) -> None:
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def nonce_record(*, key_id: str, nonce: str, now: datetime) -> bool:
+    """Record a nonce; False when this key already used it (a replay).
+
+    One INSERT … ON CONFLICT DO NOTHING in its own autocommit statement: the unique
+    constraint decides across every server process, and no savepoint is needed.
+    """
+    table = ApiNonce._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key_id, nonce, seen_at) VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (key_id, nonce) DO NOTHING",
+            [key_id, nonce, now],
+        )
+        return cursor.rowcount == 1
+
+
+def nonce_prune(*, now: datetime | None = None) -> int:
+    """Delete nonces older than twice the skew window; older ones can never be replayed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=2 * settings.HMAC_CLOCK_SKEW_SECONDS)
+    deleted, _ = ApiNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+

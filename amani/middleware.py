@@ -1,0 +1,47 @@
+"""Request-wide plumbing: request ids and body size limits."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from amani.api.errors import error_response
+
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Accept `X-Request-ID` from the caller (or make one) and return it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 before the body is read: 1 MiB, 16 MiB on the batch endpoint."""
+
+    batch_path = "/api/v1/events/batch"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.API_MAX_BATCH_BODY_BYTES if request.path == self.batch_path else settings.API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
+        return self.get_response(request)

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from amani import views
+
+api_v1 = [
+    path("schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    path("", include("wallets.api.urls")),
+    path("", include("events.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+    # Anything else under /api/ is a 404 in the envelope, whatever DEBUG says.
+    re_path(r"^api/", views.not_found),
+]
+
+handler400 = "amani.views.bad_request"
+handler403 = "amani.views.permission_denied"
+handler404 = "amani.views.not_found"
+handler500 = "amani.views.server_error"

@@ -1,0 +1,36 @@
+"""Unauthenticated endpoints and the Django-level error handlers, all in the envelope."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from amani.api.errors import error_response
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database answers a query, 503 when it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> JsonResponse:
+    return error_response(404, "not_found", "No such resource.")
+
+
+def server_error(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> JsonResponse:
+    return error_response(400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> JsonResponse:
+    return error_response(403, "permission_denied", "You do not have permission to do this.")

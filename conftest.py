@@ -1,0 +1,91 @@
+"""Shared fixtures: API clients with keys, and a test client that signs its requests."""
+
+from __future__ import annotations
+
+import json
+from itertools import count
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from amani import signing
+from amani.clients import IssuedKey, api_client_create
+from amani.models import Scope
+
+ALL_SCOPES = list(Scope.values)
+_names = count(1)
+
+
+@pytest.fixture
+def make_api_key(db):
+    """Create an API client with the given scopes; returns its issued key (with secret)."""
+
+    def make(scopes: list[str] | None = None, name: str | None = None) -> IssuedKey:
+        _, issued = api_client_create(name=name or f"client-{next(_names)}", scopes=scopes or ALL_SCOPES)
+        return issued
+
+    return make
+
+
+class SignedClient:
+    """Django's test client, signing every request with the contract's scheme."""
+
+    def __init__(self, key_id: str, secret: str, client: Client | None = None) -> None:
+        self.key_id = key_id
+        self.secret = secret
+        self.client = client or Client()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        sign: bool = True,
+    ):
+        path, _, query = url.partition("?")
+        if body is None:
+            raw = b""
+        elif isinstance(body, bytes):
+            raw = body
+        elif isinstance(body, str):
+            raw = body.encode()
+        else:
+            raw = json.dumps(body).encode()
+        headers = dict(headers or {})
+        if sign:
+            headers["Authorization"] = signing.authorization_header(
+                key_id=self.key_id, secret=self.secret, method=method, path=path, query=query, body=raw
+            )
+        kwargs: dict[str, Any] = {"headers": headers}
+        if raw or method in ("POST", "PUT", "PATCH"):
+            kwargs["data"] = raw
+            kwargs["content_type"] = content_type
+        return self.client.generic(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, body: Any = None, **kwargs: Any):
+        return self.request("POST", url, body, **kwargs)
+
+
+@pytest.fixture
+def signed_client(make_api_key) -> SignedClient:
+    """A client holding every scope."""
+    issued = make_api_key()
+    return SignedClient(issued.key_id, issued.secret)
+
+
+@pytest.fixture
+def signed_client_for(make_api_key):
+    """Factory: a signed client holding only the given scopes."""
+
+    def make(scopes: list[str]) -> SignedClient:
+        issued = make_api_key(scopes)
+        return SignedClient(issued.key_id, issued.secret)
+
+    return make
