@@ -144,5 +144,3 @@ def nonce_prune(*, now: datetime | None = None) -> int:
     cutoff = now - timedelta(seconds=2 * settings.HMAC_CLOCK_SKEW_SECONDS)
     deleted, _ = ApiNonce.objects.filter(seen_at__lt=cutoff).delete()
     return deleted
-
-

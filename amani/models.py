@@ -65,3 +65,6 @@ class ApiNonce(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key_id", "nonce"], name="uq_apinonce_key_nonce")]
+
+    def __str__(self) -> str:
+        return f"{self.key_id}:{self.nonce}"

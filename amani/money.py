@@ -47,7 +47,7 @@ def amount_parse(text: object, currency: str, *, signed: bool = False) -> Decima
     """
     exponent = currency_exponent(currency)
     if not isinstance(text, str):
-        raise MoneyError("Amount must be a decimal string, such as \"1500.00\", not a JSON number.")
+        raise MoneyError('Amount must be a decimal string, such as "1500.00", not a JSON number.')
     if not _amount_pattern(exponent, signed).fullmatch(text):
         digits = "no decimal point" if exponent == 0 else f"at most {exponent} decimal places"
         raise MoneyError(

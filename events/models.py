@@ -78,6 +78,9 @@ class BalanceBucket(models.Model):
             models.UniqueConstraint(fields=["wallet", "currency", "day"], name="uq_bucket_wallet_currency_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.currency} {self.day}"
+
 
 class ProviderBalanceReport(models.Model):
     """What a provider said a wallet held at an instant, kept for reconciliation."""
@@ -94,3 +97,6 @@ class ProviderBalanceReport(models.Model):
         indexes = [
             models.Index(fields=["wallet", "currency", "-reported_at", "-id"], name="ix_report_wallet_latest"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} available {self.available} at {self.reported_at:%Y-%m-%d %H:%M}"

@@ -24,7 +24,7 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
             "(at least 50 random characters) or run with DEBUG=true for local development."
         )
-    SECRET_KEY = "insecure-development-only-key-never-use-in-production-0123456789"
+    SECRET_KEY = "insecure-development-only-key-never-use-in-production-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 

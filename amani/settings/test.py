@@ -5,8 +5,8 @@ import os
 # Tests run with DEBUG off, as production does; they need a key of their own.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
-from .base import *  # noqa: E402, F403
-from .base import DATABASES, env  # noqa: E402
+from .base import *  # noqa: F403
+from .base import DATABASES, env
 
 DATABASES["default"] = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/postgres")
 DATABASES["default"]["CONN_MAX_AGE"] = 0
