@@ -9,6 +9,8 @@ WORKERS ?= 4
 .PHONY: run test lint format bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed: make PYTHON=python3.11 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -20,12 +22,14 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
+# SQLite file db.sqlite3 unless DATABASE_URL is set; DEBUG defaults to true here only.
 run: $(VENV)/.run-installed
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py create_demo_client
-	DEBUG=$${DEBUG:-true} $(BIN)/gunicorn amani.wsgi:application --config gunicorn.conf.py \
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py create_demo_client --force --base-url http://$(HOST):$(PORT)
+	DEBUG=$${DEBUG:-true} exec $(BIN)/gunicorn amani.wsgi:application --config gunicorn.conf.py \
 		--bind $(HOST):$(PORT) --workers $(WORKERS)
 
+# PostgreSQL: DATABASE_URL, else 127.0.0.1:5432 (user postgres), else a throwaway cluster.
 test: $(VENV)/.dev-installed
 	$(BIN)/python scripts/test_database.py -- $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -7,3 +7,7 @@ class AmaniConfig(AppConfig):
     name = "amani"
     verbose_name = "API clients"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI security scheme of HmacAuthentication with drf-spectacular.
+        from amani import schema  # noqa: F401

@@ -45,6 +45,10 @@ class HmacAuthentication(BaseAuthentication):
     """
 
     clock_skew = property(lambda self: settings.HMAC_CLOCK_SKEW_SECONDS)
+    # Each process deletes expired nonces at most this often, from the request path,
+    # so the table stays small without a scheduler; `manage.py prune_nonces` does the same.
+    nonce_prune_interval = 60.0
+    _next_prune = 0.0  # time.monotonic() after which this process prunes again
 
     def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -80,7 +84,16 @@ class HmacAuthentication(BaseAuthentication):
         if not clients.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now):
             raise HmacAuthFailed("replayed_nonce", "This nonce was already used with this key.")
         clients.api_key_touch(key=key, now=now)
+        self.nonces_prune_now_and_then()
         return key.client, key
+
+    def nonces_prune_now_and_then(self) -> None:
+        """Delete expired nonces, once per `nonce_prune_interval` in each process."""
+        tick = time.monotonic()
+        if tick < HmacAuthentication._next_prune:
+            return
+        HmacAuthentication._next_prune = tick + self.nonce_prune_interval
+        clients.nonce_prune()
 
     def authenticate_header(self, request: Request) -> str:
         return signing.SCHEME

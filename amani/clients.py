@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
@@ -14,6 +15,9 @@ from django.utils import timezone
 
 from amani.crypto import fernet
 from amani.models import ApiClient, ApiKey, ApiNonce, Scope
+
+if TYPE_CHECKING:
+    from audit.services import Actor
 
 
 def secret_encrypt(secret: str) -> str:
@@ -49,7 +53,7 @@ class IssuedKey:
 
 
 @transaction.atomic
-def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, actor=None) -> IssuedKey:
+def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, actor: Actor | None = None) -> IssuedKey:
     """Add a signing key to a client; several may be active at once (rotation)."""
     from audit.services import Actor, audit_record
 
@@ -71,11 +75,14 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
 
 
 @transaction.atomic
-def api_client_create(*, name: str, scopes: list[str], actor=None) -> tuple[ApiClient, IssuedKey]:
+def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = None) -> tuple[ApiClient, IssuedKey]:
     """Create a client with one active key."""
     from audit.services import Actor, audit_record
 
     scopes = scopes_validate(scopes)
+    name = name.strip()
+    if not name or len(name) > ApiClient._meta.get_field("name").max_length:
+        raise ValidationError({"name": ["A client name is 1-100 characters."]})
     if ApiClient.objects.filter(name=name).exists():
         raise ValidationError({"name": [f"A client named {name!r} already exists."]})
     client = ApiClient.objects.create(name=name, scopes=scopes)
@@ -90,7 +97,7 @@ def api_client_create(*, name: str, scopes: list[str], actor=None) -> tuple[ApiC
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     """Revoke a key at once; requests signed with it get `401 revoked_key`."""
     from audit.services import Actor, audit_record
 
@@ -103,6 +110,53 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
             resource_type="api_key",
             resource_id=key.key_id,
             details={"client": key.client.name},
+        )
+    return key
+
+
+@transaction.atomic
+def api_client_update(
+    *, client: ApiClient, scopes: list[str], is_active: bool, actor: Actor | None = None
+) -> ApiClient:
+    """Change a client's scopes or switch it off; an inactive client's keys all get `401 revoked_key`."""
+    from audit.services import Actor, audit_record
+
+    scopes = scopes_validate(scopes)
+    before = ApiClient.objects.select_for_update().values("scopes", "is_active").get(pk=client.pk)
+    client.scopes = scopes
+    client.is_active = is_active
+    client.save(update_fields=["scopes", "is_active"])
+    after = {"scopes": scopes, "is_active": is_active}
+    if before != after:
+        audit_record(
+            action="update_api_client",
+            actor=actor or Actor.system(),
+            resource_type="api_client",
+            resource_id=str(client.pk),
+            details={"name": client.name, "before": before, "after": after},
+        )
+    return client
+
+
+@transaction.atomic
+def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | None = None) -> ApiKey:
+    """Set (or clear) the time after which a key gets `401 revoked_key`."""
+    from audit.services import Actor, audit_record
+
+    before = ApiKey.objects.select_for_update().values_list("expires_at", flat=True).get(pk=key.pk)
+    key.expires_at = expires_at
+    key.save(update_fields=["expires_at"])
+    if before != expires_at:
+        audit_record(
+            action="expire_api_key",
+            actor=actor or Actor.system(),
+            resource_type="api_key",
+            resource_id=key.key_id,
+            details={
+                "client": key.client.name,
+                "before": before.isoformat() if before else None,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
         )
     return key
 

@@ -1,7 +1,8 @@
-"""Request-wide plumbing: request ids and body size limits."""
+"""Request-wide plumbing: request ids, body size limits, the envelope for crashes."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 
 from amani.api.errors import error_response
 
+logger = logging.getLogger("amani.api")
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -45,3 +47,24 @@ class BodySizeLimitMiddleware:
         if length > limit:
             return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
         return self.get_response(request)
+
+
+class ApiExceptionMiddleware:
+    """An exception escaping a view under /api/ becomes `500 internal_error`.
+
+    DRF views already answer through amani.api.errors.exception_handler, and
+    `handler500` covers the rest when DEBUG is off; this keeps API callers on the
+    envelope even with DEBUG on, where Django would render its HTML debug page.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        logger.error("unhandled error", exc_info=exception, extra={"request_id": getattr(request, "request_id", "")})
+        return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
 from amani.api.errors import error_response
 
 
-@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database answers a query, 503 when it does not."""
+    if request.method not in ("GET", "HEAD"):
+        response = error_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        response["Allow"] = "GET, HEAD"
+        return response
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -23,6 +23,8 @@ class Provider(models.TextChoices):
 
 
 class Wallet(models.Model):
+    """A provider wallet registered to a user. Written only through wallets.services."""
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user_id = models.UUIDField()
     provider = models.CharField(max_length=32, choices=Provider.choices)
@@ -48,6 +50,13 @@ class Wallet(models.Model):
             # Listing is newest first, optionally per user, paged by (created_at, id).
             models.Index(fields=["-created_at", "-id"], name="ix_wallet_created"),
             models.Index(fields=["user_id", "-created_at", "-id"], name="ix_wallet_user_created"),
+            # Support searches by the provider's account id alone; the unique constraint leads with provider.
+            models.Index(fields=["provider_account_id"], name="ix_wallet_provider_account_id"),
+        ]
+        permissions = [
+            # Granted apart from view access: deactivation stops a wallet's use, so the
+            # Support group (view-only) does not hold it by default.
+            ("change_wallet_status", "Can deactivate and reactivate wallets"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,8 @@ class ApiView(APIView):
     """Subclasses set `required_scopes = {"GET": "wallets:read", ...}`."""
 
     required_scopes: dict[str, str] = {}
+    # No OPTIONS: callers learn an endpoint's shape from /api/v1/schema, not per request.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, scopes, throttles
@@ -28,8 +30,8 @@ class ApiView(APIView):
 
     @staticmethod
     def json_object(request: Request) -> dict[str, Any]:
-        """The parsed body, which must be a JSON object."""
-        if not isinstance(request.data, dict):
+        """The parsed body, which must be a JSON object (an empty body is not one)."""
+        if not request._request.body or not isinstance(request.data, dict):
             raise InvalidJson()
         return request.data
 

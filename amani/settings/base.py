@@ -48,9 +48,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "amani.middleware.RequestIdMiddleware",
+    "amani.logging.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "amani.middleware.BodySizeLimitMiddleware",
+    "amani.middleware.ApiExceptionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,6 +89,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several gunicorn workers share the file: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# Listing and balance reads may go to a streaming replica (amani.routers, docs/scaling.md).
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Under test, the replica is the test database itself (no second database is created).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["amani.routers.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -116,6 +127,25 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_MAX_BATCH_BODY_BYTES = env.int("API_MAX_BATCH_BODY_BYTES", default=16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
 
+# Cache: a shared Redis when CACHE_URL (or REDIS_URL) is set, so the per-key throttle
+# counts across every worker; local memory otherwise. Never required (API.md).
+_cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
+CACHES = {
+    "default": env.cache_url_config(_cache_url)
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A slow or dead Redis must not stall requests: the throttle fails open (amani.throttling).
+    CACHES["default"].setdefault("OPTIONS", {}).update(socket_connect_timeout=0.25, socket_timeout=0.25)
+
+# Throttling per API key ("N/s|m|h|d"; "off" disables). Callers burst: by default no key
+# is throttled below 50,000 requests a minute (API.md).
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="100000/min")
+
+# Prometheus multiprocess mode (several gunicorn workers): set by gunicorn.conf.py.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
 # HMAC request signing.
 HMAC_CLOCK_SKEW_SECONDS = env.int("HMAC_CLOCK_SKEW_SECONDS", default=300)
 # Secrets of API keys are encrypted at rest with Fernet; the key is derived from
@@ -130,6 +160,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "amani.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["amani.throttling.ApiKeyRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 
@@ -174,7 +205,8 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"request_id": {"()": "amani.logging.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Request lines come from amani.middleware; Django's own would repeat them.

@@ -19,3 +19,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# No collectstatic before tests: serve from the apps' folders instead of warning about STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,147 @@
+"""Prometheus metrics: the runbook's four for wallet registration and event ingestion,
+request latency, and authentication failures.
+
+The metric objects live in the process-wide default registry. Under gunicorn,
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers import this
+module, so prometheus-client writes every value to per-process files there and
+`/metrics` merges all workers' files (multiprocess mode); without it, `/metrics`
+serves this process's registry.
+
+Derived series (PromQL):
+  registration success rate = sum(rate(amani_wallet_registrations_total{outcome=~"created|replayed"}[5m]))
+                              / sum(rate(amani_wallet_registrations_total[5m]))
+  idempotent hit rate       = rate(amani_wallet_registrations_total{outcome="replayed"}[5m])
+                              / sum(rate(amani_wallet_registrations_total{outcome=~"created|replayed"}[5m]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+REGISTRATION_OUTCOMES = ("created", "replayed", "conflict", "error")
+INGESTION_OUTCOMES = ("created", "replayed", "conflict", "invalid", "error")
+BATCH_STATUSES = ("created", "duplicate", "conflict", "invalid")
+
+wallet_registrations = Counter(
+    "amani_wallet_registrations",
+    "Wallet registrations by outcome: created, replayed (idempotent hit), conflict (422/409), error.",
+    ["outcome"],
+)
+wallet_registration_race_retries = Counter(
+    "amani_wallet_registration_race_retries",
+    "IntegrityErrors caught and resolved by re-fetching during wallet registration.",
+)
+event_ingestions = Counter(
+    "amani_event_ingestions",
+    "Single event ingestions by outcome: created, replayed, conflict, invalid (400/404/413/415), error (5xx).",
+    ["outcome"],
+)
+event_batch_items = Counter(
+    "amani_event_batch_items",
+    "Items of POST /events/batch and backfills by status: created, duplicate, conflict, invalid.",
+    ["status"],
+)
+event_ingestion_race_retries = Counter(
+    "amani_event_ingestion_race_retries",
+    "Event ingestion transactions run again after PostgreSQL broke a deadlock between racing writers "
+    "(plain races need no retry: INSERT ... ON CONFLICT DO NOTHING resolves them without an error).",
+)
+auth_failures = Counter(
+    "amani_auth_failures",
+    "Refused API requests by error code (401 codes and 403 insufficient_scope).",
+    ["code"],
+)
+request_latency = Histogram(
+    "amani_http_request_duration_seconds",
+    "Request latency by route template, method and status class.",
+    ["route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# Pre-create the label sets the dashboards divide by, so rates exist from the first scrape.
+for _outcome in REGISTRATION_OUTCOMES:
+    wallet_registrations.labels(outcome=_outcome)
+for _outcome in INGESTION_OUTCOMES:
+    event_ingestions.labels(outcome=_outcome)
+for _status in BATCH_STATUSES:
+    event_batch_items.labels(status=_status)
+
+
+def registration_outcome(status: int) -> str | None:
+    """The outcome of `POST /wallets` from its status; None for refusals before any decision."""
+    if status == 201:
+        return "created"
+    if status == 200:
+        return "replayed"
+    if status in (409, 422):
+        return "conflict"
+    return "error" if status >= 500 else None
+
+
+def ingestion_outcome(status: int) -> str | None:
+    """The outcome of `POST /wallets/{id}/events/ingest` from its status."""
+    if status == 201:
+        return "created"
+    if status == 200:
+        return "replayed"
+    if status == 409:
+        return "conflict"
+    if status in (400, 404, 413, 415, 422):
+        return "invalid"
+    return "error" if status >= 500 else None
+
+
+def wallet_registration_observe(*, outcome: str) -> None:
+    """Count one wallet registration: created, replayed, conflict or error."""
+    wallet_registrations.labels(outcome=outcome).inc()
+
+
+def wallet_race_retry_observe() -> None:
+    """Count one IntegrityError caught while registering a wallet."""
+    wallet_registration_race_retries.inc()
+
+
+def event_ingestion_observe(*, outcome: str) -> None:
+    """Count one single-event ingestion: created, replayed, conflict or invalid."""
+    event_ingestions.labels(outcome=outcome).inc()
+
+
+def event_race_retry_observe() -> None:
+    """Count one IntegrityError caught while ingesting events."""
+    event_ingestion_race_retries.inc()
+
+
+def event_batch_observe(*, summary: Mapping[str, int]) -> None:
+    """Count a batch's items by status, from its summary."""
+    for status, count in summary.items():
+        if count:
+            event_batch_items.labels(status=status).inc(count)
+
+
+def auth_failure_observe(*, code: str) -> None:
+    auth_failures.labels(code=code).inc()
+
+
+def request_observe(*, route: str, method: str, status: int, seconds: float) -> None:
+    """One request's latency; the status is recorded by class (2xx, 4xx, 5xx)."""
+    request_latency.labels(route=route, method=method, status=f"{status // 100}xx").observe(seconds)
+
+
+def metrics_text() -> bytes:
+    """The exposition of every worker (multiprocess mode) or of this process."""
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """`GET /metrics`, unauthenticated: deployments expose it on the internal network only."""
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

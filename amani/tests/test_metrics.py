@@ -1,0 +1,152 @@
+"""/metrics: the runbook's counters, latency by route, auth failures, and multiprocess mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection, transaction
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from amani import metrics
+from wallets.models import Wallet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def wallet_body(**overrides) -> dict:
+    body = {"user_id": str(uuid.uuid4()), "provider": "fincra", "provider_account_id": f"acct_{uuid.uuid4().hex}"}
+    body.update(overrides)
+    return body
+
+
+def test_metrics_is_prometheus_text_without_authentication(client, db):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    names = {family.name for family in text_string_to_metric_families(response.content.decode())}
+    assert {
+        "amani_wallet_registrations",
+        "amani_wallet_registration_race_retries",
+        "amani_event_ingestions",
+        "amani_event_batch_items",
+        "amani_event_ingestion_race_retries",
+        "amani_auth_failures",
+        "amani_http_request_duration_seconds",
+    } <= names
+
+
+def test_metrics_only_answers_get(client, db):
+    assert client.post("/metrics").status_code == 405
+
+
+def test_registration_outcomes_are_counted(signed_client):
+    before = {o: sample("amani_wallet_registrations_total", outcome=o) for o in metrics.REGISTRATION_OUTCOMES}
+    body = wallet_body()
+    assert signed_client.post("/api/v1/wallets", body).status_code == 201
+    assert signed_client.post("/api/v1/wallets", body).status_code == 200
+    claimed = dict(body, user_id=str(uuid.uuid4()))
+    assert signed_client.post("/api/v1/wallets", claimed).status_code == 409
+    assert signed_client.post("/api/v1/wallets", {"user_id": 1}).status_code == 400  # no decision: not counted
+    after = {o: sample("amani_wallet_registrations_total", outcome=o) for o in metrics.REGISTRATION_OUTCOMES}
+    assert {o: after[o] - before[o] for o in after} == {"created": 1, "replayed": 1, "conflict": 1, "error": 0}
+
+
+def test_request_latency_is_observed_by_route_template_method_and_status_class(signed_client):
+    labels = {"route": "/api/v1/wallets/<uuid:wallet_id>", "method": "GET", "status": "4xx"}
+    before = sample("amani_http_request_duration_seconds_count", **labels)
+    response = signed_client.get(f"/api/v1/wallets/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert sample("amani_http_request_duration_seconds_count", **labels) == before + 1
+    assert sample("amani_http_request_duration_seconds_bucket", le="+Inf", **labels) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("scopes", "header", "code"),
+    [
+        (None, None, "missing_credentials"),
+        (None, 'HMAC-SHA256 keyId="x"', "malformed_credentials"),
+        (["wallets:read"], "bad-signature", "bad_signature"),
+        (["events:read"], "good", "insufficient_scope"),
+    ],
+)
+def test_authentication_failures_are_counted_by_code(signed_client_for, client, scopes, header, code):
+    before = sample("amani_auth_failures_total", code=code)
+    if header in ("good", "bad-signature"):
+        signer = signed_client_for(scopes)
+        if header == "bad-signature":
+            signer.secret = "not-the-secret"
+        response = signer.get("/api/v1/wallets")
+    else:
+        response = client.get("/api/v1/wallets", headers={"Authorization": header} if header else {})
+    assert response.json()["error"]["code"] == code
+    assert sample("amani_auth_failures_total", code=code) == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_insert_race_is_counted_as_a_race_retry(signed_client):
+    """A concurrent transaction holds the same wallet uncommitted: the request's insert waits
+    on the unique index, fails with IntegrityError once it commits, and re-decides: a replay."""
+    body = wallet_body()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def rival() -> None:
+        try:
+            with transaction.atomic():
+                Wallet.objects.create(
+                    user_id=body["user_id"], provider="fincra", provider_account_id=body["provider_account_id"]
+                )
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=rival)
+    thread.start()
+    assert holding.wait(10)
+    before = sample("amani_wallet_registration_race_retries_total")
+    timer = threading.Timer(1.0, release.set)  # commit while the request waits on the index
+    timer.start()
+    try:
+        response = signed_client.post("/api/v1/wallets", body)
+    finally:
+        release.set()
+        thread.join()
+    assert response.status_code == 200, response.content
+    assert response["Idempotent-Replayed"] == "true"
+    assert sample("amani_wallet_registration_race_retries_total") == before + 1
+    assert Wallet.objects.filter(provider_account_id=body["provider_account_id"]).count() == 1
+
+
+def test_multiprocess_mode_merges_every_process(tmp_path):
+    """Each process writes its own file; /metrics (metrics_text) adds them up."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "amani.settings.test"}
+    bump = (
+        "import django; django.setup(); from amani import metrics; "
+        "metrics.wallet_registration_observe(outcome='created'); metrics.auth_failure_observe(code='bad_signature')"
+    )
+    for _ in range(3):
+        subprocess.run([sys.executable, "-c", bump], env=env, cwd=REPO, check=True, timeout=60)
+    assert len(list(tmp_path.glob("counter_*.db"))) == 3
+    show = "import django; django.setup(); from amani import metrics; print(metrics.metrics_text().decode())"
+    text = subprocess.run(
+        [sys.executable, "-c", show], env=env, cwd=REPO, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert values[("amani_wallet_registrations_total", (("outcome", "created"),))] == 3
+    assert values[("amani_auth_failures_total", (("code", "bad_signature"),))] == 3

@@ -1,0 +1,63 @@
+"""Per-API-key throttling on the shared cache (API.md: 429 `throttled` with `Retry-After`)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache as default_cache
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger("amani.throttling")
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """A fixed-window counter per key id, incremented atomically in the cache.
+
+    DRF's SimpleRateThrottle keeps a list of every request's timestamp per key and
+    writes it back with get/set: at 50,000 requests a minute that list is huge and
+    concurrent workers overwrite each other's appends. `cache.incr` is atomic in
+    Redis (and in local memory within one process), so every worker sharing the
+    cache counts into the same number. A cache outage fails open: the shared cache
+    may be configured but is never required (API.md).
+    """
+
+    scope = "api_key"
+    cache = default_cache
+
+    def get_rate(self) -> str | None:
+        # Read per instance, so the rate follows the settings (and test overrides).
+        rate = settings.API_THROTTLE_RATE
+        return None if not rate or rate.lower() == "off" else rate
+
+    def get_cache_key(self, request: Request, view: object) -> str | None:
+        key = getattr(request, "auth", None)
+        key_id = getattr(key, "key_id", None)
+        if not key_id:
+            return None  # unauthenticated requests fail before throttling matters
+        return self.cache_format % {"scope": self.scope, "ident": key_id}
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        if self.rate is None:
+            return True
+        base_key = self.get_cache_key(request, view)
+        if base_key is None:
+            return True
+        now = self.timer()
+        window_start = int(now // self.duration) * self.duration
+        self.wait_seconds = window_start + self.duration - now
+        key = f"{base_key}:{window_start}"
+        try:
+            self.cache.add(key, 0, timeout=self.duration + 5)
+            count = self.cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            self.cache.set(key, 1, timeout=self.duration + 5)
+            count = 1
+        except Exception:  # the cache is down: serve rather than refuse
+            logger.warning("throttle cache unavailable; request allowed", exc_info=True)
+            return True
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return max(self.wait_seconds, 0.001)

@@ -1,0 +1,1 @@
+"""`make bench`: the service measured against raw PostgreSQL on the same machine."""

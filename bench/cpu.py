@@ -1,0 +1,77 @@
+"""Where the CPU went during a phase: gunicorn workers, PostgreSQL, everything (from /proc)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command name, parent pid, CPU seconds used so far)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                raw = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        found[int(entry)] = (name, int(fields[1]), sum(int(v) for v in fields[11:15]) / _TICKS)
+    return found
+
+
+def _busy_total() -> tuple[float, float]:
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / _TICKS, sum(values) / _TICKS
+
+
+@dataclass
+class Snapshot:
+    processes: dict[int, tuple[str, int, float]]
+    busy: float
+    total: float
+
+
+def snapshot() -> Snapshot:
+    busy, total = _busy_total()
+    return Snapshot(_processes(), busy, total)
+
+
+def _descendants(processes: dict[int, tuple[str, int, float]], root: int) -> set[int]:
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (_, parent, _) in processes.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float) -> dict[str, float]:
+    """Cores used on average: by the app server, by PostgreSQL, and by the whole machine."""
+
+    def delta(pids: set[int]) -> float:
+        return sum(
+            after.processes[pid][2] - before.processes.get(pid, (None, None, 0.0))[2]
+            for pid in pids
+            if pid in after.processes
+        )
+
+    server = _descendants(after.processes, server_pid)
+    postgres = {pid for pid, (name, _, _) in after.processes.items() if name.startswith("postgres")}
+    cores = (after.total - before.total) / elapsed if elapsed else 0.0
+    return {
+        "server": delta(server) / elapsed if elapsed else 0.0,
+        "postgres": delta(postgres) / elapsed if elapsed else 0.0,
+        "machine": (after.busy - before.busy) / elapsed if elapsed else 0.0,
+        "cores": cores,
+    }

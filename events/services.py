@@ -1,0 +1,476 @@
+"""Writes of wallet events: single ingest, batch ingest, and the core the backfill shares.
+
+Every path decides the same way (API.md, "Wallet transaction events"):
+
+1. Insert all new rows in request order with `INSERT … ON CONFLICT DO NOTHING
+   RETURNING` and no conflict target, so every unique constraint (public id,
+   provider + provider_event_id, idempotency key) counts. PostgreSQL inserts the
+   rows in order and skips a row that collides with a committed row, with a row of a
+   concurrent transaction (after waiting for it to commit), or with an earlier row of
+   the same statement. A row is therefore inserted exactly when a sequence of single
+   ingests would have created it.
+2. Rows not inserted are resolved by one SELECT of the events matching their keys
+   (run after the insert, so it sees whatever blocked them) and decided in order:
+   same content is a duplicate (replay), different content a conflict.
+3. New events go into the balance buckets and the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import psycopg.errors
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
+from rest_framework import status
+
+from amani import metrics
+from amani.api.errors import DomainError, NotFound
+from audit.services import Actor, audit_record, audit_record_many
+from events.balances import balance_buckets_apply
+from events.models import WalletEvent
+from events.validation import DedupKeyRequired, EventInput, EventInvalid, event_parse, provider_check
+from wallets.models import Wallet
+
+RESOURCE_TYPE = "wallet_event"
+ACTION_INGEST = "ingest_event"
+MAX_BATCH_ITEMS = 1000
+# Two batches inserting overlapping keys in different orders can deadlock on each
+# other's uncommitted rows; PostgreSQL aborts one, which is simply run again.
+DEADLOCK_ATTEMPTS = 5
+
+CREATED = "created"
+DUPLICATE = "duplicate"
+CONFLICT = "conflict"
+INVALID = "invalid"
+STATUSES = (CREATED, DUPLICATE, CONFLICT, INVALID)
+
+_INSERT_COLUMNS = (
+    "public_id",
+    "wallet_id",
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "occurred_at",
+    "created_at",
+)
+INSERT_RETURNING = "RETURNING id, public_id, provider, provider_event_id, idempotency_key"
+
+
+class EventConflict(DomainError):
+    """An earlier event matches a dedup key but has different content: 409, naming it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    code = "event_conflict"
+
+
+@dataclass(slots=True)
+class WalletRef:
+    """What deciding an event needs of its wallet."""
+
+    id: int
+    public_id: uuid.UUID
+    provider: str
+    user_id: uuid.UUID
+
+    @classmethod
+    def of(cls, wallet: Wallet) -> WalletRef:
+        return cls(wallet.pk, wallet.public_id, wallet.provider, wallet.user_id)
+
+
+@dataclass(slots=True)
+class EventRow:
+    """An event as stored (or about to be). Light enough for a million-record backfill."""
+
+    id: int | None
+    public_id: uuid.UUID
+    wallet_id: int
+    wallet_public_id: uuid.UUID
+    provider: str
+    event_type: str
+    amount: Decimal
+    currency: str
+    provider_event_id: str | None
+    idempotency_key: str | None
+    metadata: dict[str, Any]
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+
+    @property
+    def keys(self) -> tuple[uuid.UUID, str, str | None, str | None]:
+        return (self.public_id, self.provider, self.provider_event_id, self.idempotency_key)
+
+    def same_content(self, other: EventRow) -> bool:
+        """The contract's content: metadata and the dedup keys themselves are not part of it."""
+        return (
+            self.wallet_id == other.wallet_id
+            and self.event_type == other.event_type
+            and self.amount == other.amount  # numeric value: 1500.0 == 1500.00
+            and self.currency == other.currency
+            and self.occurred_at == other.occurred_at  # the instant, whatever the offset
+            and self.provider_event_id == other.provider_event_id
+        )
+
+    def as_model(self) -> WalletEvent:
+        event = WalletEvent(
+            id=self.id,
+            public_id=self.public_id,
+            wallet_id=self.wallet_id,
+            provider=self.provider,
+            event_type=self.event_type,
+            amount=self.amount,
+            currency=self.currency,
+            provider_event_id=self.provider_event_id,
+            idempotency_key=self.idempotency_key,
+            metadata=self.metadata,
+            occurred_at=self.occurred_at,
+            created_at=self.created_at,
+        )
+        event.wallet_public_id = self.wallet_public_id
+        return event
+
+
+@dataclass(slots=True)
+class Decision:
+    """How one record was decided. `event` is the new or earlier event (the existing one on conflict)."""
+
+    status: str
+    event: EventRow | None = None
+    error: DomainError | None = None
+
+
+@dataclass(frozen=True)
+class Ingestion:
+    event: WalletEvent
+    created: bool
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    index: int
+    status: str
+    event: WalletEvent | None
+    error: DomainError | None
+
+
+def event_row_build(
+    item: EventInput, wallet: WalletRef, *, now: dt.datetime, new_id: uuid.UUID | None = None
+) -> EventRow:
+    """The row a parsed record would insert; the public id is the client's event_id, else `new_id` or a new one."""
+    return EventRow(
+        id=None,
+        public_id=item.event_id or new_id or uuid.uuid4(),
+        wallet_id=wallet.id,
+        wallet_public_id=wallet.public_id,
+        provider=wallet.provider,
+        event_type=item.event_type,
+        amount=item.amount,
+        currency=item.currency,
+        provider_event_id=item.provider_event_id,
+        idempotency_key=item.idempotency_key,
+        metadata=item.metadata,
+        occurred_at=item.occurred_at,
+        created_at=now,
+    )
+
+
+T = TypeVar("T")
+InsertedKey = tuple[int, uuid.UUID, str, str | None, str | None]
+
+
+def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
+    """One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, rows in order."""
+    meta = WalletEvent._meta
+    prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in _INSERT_COLUMNS]
+    params: list[object] = []
+    for row in rows:
+        values = (
+            row.public_id,
+            row.wallet_id,
+            row.provider,
+            row.event_type,
+            row.amount,
+            row.currency,
+            row.provider_event_id,
+            row.idempotency_key,
+            row.metadata,
+            row.occurred_at,
+            row.created_at,
+        )
+        params.extend(field.get_db_prep_save(value, connection) for field, value in zip(prep, values, strict=True))
+    placeholder = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    sql = (
+        f"INSERT INTO {meta.db_table} ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 (names only)
+        f"VALUES {', '.join([placeholder] * len(rows))} ON CONFLICT DO NOTHING {INSERT_RETURNING}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
+    """One SELECT of the stored events sharing a dedup key with any of `rows`.
+
+    Each branch of the OR is served by its unique index (provider event ids are grouped
+    by provider, so the pair index is used, and providers per batch are few).
+    """
+    condition = Q(public_id__in=[row.public_id for row in rows])
+    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
+    if keys:
+        condition |= Q(idempotency_key__in=keys)
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.provider_event_id is not None:
+            by_provider[row.provider].append(row.provider_event_id)
+    for provider, provider_event_ids in sorted(by_provider.items()):
+        condition |= Q(provider=provider, provider_event_id__in=provider_event_ids)
+    found = WalletEvent.objects.filter(condition).values_list(
+        "id",
+        "public_id",
+        "wallet_id",
+        F("wallet__public_id"),
+        "provider",
+        "event_type",
+        "amount",
+        "currency",
+        "provider_event_id",
+        "idempotency_key",
+        "metadata",
+        "occurred_at",
+        "created_at",
+    )
+    return [EventRow(*values) for values in found if values[0] not in exclude_ids]
+
+
+def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey]) -> list[Decision]:
+    """Decide every row, in order, from what the insert did and what was there before."""
+    inserted = list(inserted)
+    if len(inserted) == len(rows):  # each row inserts at most one event: all are new
+        return [Decision(CREATED, row) for row in rows]
+    produced = {(public_id, provider, pe_id, key): pk for pk, public_id, provider, pe_id, key in inserted}
+    inserted_ids = set(produced.values())
+    new: list[bool] = []
+    for row in rows:
+        # Rows with identical keys: only the first can have been inserted.
+        pk = produced.pop(row.keys, None)
+        if pk is not None:
+            row.id = pk
+        new.append(pk is not None)
+    if produced:
+        raise RuntimeError("an inserted event could not be matched to its record")
+    pending = [row for row, is_new in zip(rows, new, strict=True) if not is_new]
+    if not pending:
+        return [Decision(CREATED, row) for row in rows]
+
+    by_public_id: dict[uuid.UUID, EventRow] = {}
+    by_provider_event: dict[tuple[str, str], EventRow] = {}
+    by_key: dict[str, EventRow] = {}
+
+    def remember(event: EventRow) -> None:
+        by_public_id[event.public_id] = event
+        if event.provider_event_id is not None:
+            by_provider_event[(event.provider, event.provider_event_id)] = event
+        if event.idempotency_key is not None:
+            by_key[event.idempotency_key] = event
+
+    for event in _earlier_events(pending, exclude_ids=inserted_ids):
+        remember(event)
+
+    decisions: list[Decision] = []
+    for row, is_new in zip(rows, new, strict=True):
+        if is_new:
+            remember(row)
+            decisions.append(Decision(CREATED, row))
+            continue
+        matches: list[EventRow] = []
+        for match in (
+            by_public_id.get(row.public_id),
+            by_provider_event.get((row.provider, row.provider_event_id)) if row.provider_event_id else None,
+            by_key.get(row.idempotency_key) if row.idempotency_key else None,
+        ):
+            if match is not None and all(match is not seen for seen in matches):
+                matches.append(match)
+        if not matches:
+            raise RuntimeError("an event was not inserted but no earlier event matches it")
+        earlier = matches[0]
+        if len(matches) == 1 and earlier.same_content(row):
+            decisions.append(Decision(DUPLICATE, earlier))
+        else:
+            decisions.append(Decision(CONFLICT, earlier, _conflict(earlier, several=len(matches) > 1)))
+    return decisions
+
+
+def _conflict(earlier: EventRow, *, several: bool) -> EventConflict:
+    reason = (
+        "Its deduplication keys match more than one earlier event."
+        if several
+        else "An earlier event has the same deduplication key but different content."
+    )
+    return EventConflict(reason, existing_event_id=str(earlier.public_id))
+
+
+def event_rows_store(
+    *,
+    rows: Sequence[EventRow],
+    insert: Callable[[Sequence[EventRow]], list[InsertedKey]] | None = None,
+) -> list[Decision]:
+    """Insert, decide and bucket `rows` (in order) in the caller's transaction.
+
+    `insert` must insert the rows in order with ON CONFLICT DO NOTHING and return
+    (id, public_id, provider, provider_event_id, idempotency_key) of the inserted
+    ones; the default is one multi-row INSERT, the backfill passes its COPY loader.
+    """
+    if not rows:
+        return []
+    decisions = _decide(rows, (insert or _insert_values)(rows))
+    balance_buckets_apply(events=[d.event for d in decisions if d.status == CREATED])
+    return decisions
+
+
+def run_with_deadlock_retry(operation: Callable[[], T]) -> T:
+    """Run `operation` in a transaction (savepoint), again if PostgreSQL broke a deadlock by aborting it."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return operation()
+        except OperationalError as exc:
+            if attempt == DEADLOCK_ATTEMPTS or not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
+                raise
+            metrics.event_race_retry_observe()
+    raise AssertionError("unreachable")
+
+
+def _audit_fields(row: EventRow, user_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "action": ACTION_INGEST,
+        "resource_type": RESOURCE_TYPE,
+        "resource_id": str(row.public_id),
+        "user_id": user_id,
+        "details": {
+            "wallet_id": str(row.wallet_public_id),
+            "event_type": row.event_type,
+            "amount": str(row.amount),
+            "currency": row.currency,
+            "provider_event_id": row.provider_event_id,
+            "idempotency_key": row.idempotency_key,
+            "occurred_at": row.occurred_at.isoformat(),
+        },
+    }
+
+
+def event_ingest(
+    *,
+    wallet: Wallet,
+    event_type: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: dt.datetime,
+    event_id: uuid.UUID | None = None,
+    provider_event_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    provider: str | None = None,
+    idempotency_key: str | None = None,
+    actor: Actor,
+) -> Ingestion:
+    """Record one event, idempotently.
+
+    Returns the new event (created=True) or the earlier identical one (a replay);
+    raises EventConflict when an earlier event shares a dedup key but not the content,
+    EventInvalid for a provider other than the wallet's, DedupKeyRequired without any
+    dedup key. Values are expected parsed (events.validation.event_parse).
+    """
+    item = EventInput(
+        event_id=event_id,
+        event_type=event_type,
+        amount=amount,
+        currency=currency,
+        provider_event_id=provider_event_id,
+        occurred_at=occurred_at,
+        metadata=metadata or {},
+        provider=provider,
+        idempotency_key=idempotency_key,
+    )
+    if event_id is None and provider_event_id is None and idempotency_key is None:
+        raise DedupKeyRequired()
+    provider_check(item, wallet.provider)
+    row = event_row_build(item, WalletRef.of(wallet), now=dt.datetime.now(dt.UTC))
+
+    def store() -> Decision:
+        (decision,) = event_rows_store(rows=[row])
+        if decision.status == CREATED:
+            audit_record(actor=actor, **_audit_fields(row, wallet.user_id))
+        return decision
+
+    decision = run_with_deadlock_retry(store)
+    if decision.status == CONFLICT:
+        raise decision.error
+    return Ingestion(event=decision.event.as_model(), created=decision.status == CREATED)
+
+
+def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
+    """Decide up to 1,000 batch items in order, each as a single ingest would, in one transaction.
+
+    Round trips: one wallet lookup, one INSERT, one SELECT when some item was not
+    new, one bucket upsert, one audit insert. A bad item is an `invalid` result;
+    it never stops the others.
+    """
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_ITEMS:
+        raise EventInvalid({"events": [f"Must be a list of 1 to {MAX_BATCH_ITEMS} events."]})
+    now = dt.datetime.now(dt.UTC)
+    results: list[BatchResult | None] = [None] * len(items)
+    parsed: list[tuple[int, EventInput]] = []
+    for index, data in enumerate(items):
+        if not isinstance(data, dict):
+            error = EventInvalid({"non_field_errors": ["Each event must be a JSON object."]})
+            results[index] = BatchResult(index, INVALID, None, error)
+            continue
+        try:
+            parsed.append((index, event_parse(data, with_wallet=True, now=now)))
+        except DomainError as exc:
+            results[index] = BatchResult(index, INVALID, None, exc)
+
+    wallets = wallet_refs_get(public_ids={item.wallet_id for _, item in parsed})
+    rows: list[EventRow] = []
+    row_indexes: list[int] = []
+    for index, item in parsed:
+        wallet = wallets.get(item.wallet_id)
+        try:
+            if wallet is None:
+                raise NotFound("No wallet has this wallet_id.")
+            provider_check(item, wallet.provider)
+        except DomainError as exc:
+            results[index] = BatchResult(index, INVALID, None, exc)
+            continue
+        rows.append(event_row_build(item, wallet, now=now))
+        row_indexes.append(index)
+
+    def store() -> list[Decision]:
+        decisions = event_rows_store(rows=rows)
+        new = [(d.event, wallets[d.event.wallet_public_id].user_id) for d in decisions if d.status == CREATED]
+        if new:
+            audit_record_many(records=[_audit_fields(event, user_id) for event, user_id in new], actor=actor)
+        return decisions
+
+    for index, decision in zip(row_indexes, run_with_deadlock_retry(store) if rows else [], strict=True):
+        event = decision.event.as_model() if decision.status != CONFLICT else None
+        results[index] = BatchResult(index, decision.status, event, decision.error)
+    return results
+
+
+def wallet_refs_get(*, public_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, WalletRef]:
+    """The wallets with these public ids, in one query."""
+    ids = list(public_ids)
+    if not ids:
+        return {}
+    found = Wallet.objects.filter(public_id__in=ids).values_list("id", "public_id", "provider", "user_id")
+    return {public_id: WalletRef(pk, public_id, provider, user_id) for pk, public_id, provider, user_id in found}

@@ -1,0 +1,286 @@
+"""The one parser of event input: single ingest bodies, batch items and backfill records.
+
+Plain Python on purpose: the backfill runs it on millions of records, so a DRF
+serializer per record would cost more than the database work. A record either
+parses into an `EventInput` or raises `EventInvalid` (400 `validation_error`, with
+`fields`) or `DedupKeyRequired` (400 `dedup_key_required`).
+
+Unknown fields are ignored, as DRF serializers ignore them: callers may send the
+event representation back, or extra bookkeeping, without being refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import status
+
+from amani.api.errors import DomainError
+from amani.money import MoneyError, amount_parse, currency_exponent
+from events.models import EventType
+
+EVENT_TYPES = frozenset(EventType.values)
+MAX_FUTURE = dt.timedelta(minutes=5)
+MAX_TEXT = 255
+# RFC 3339 date-time: the offset is required (naive times are refused).
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+class EventInvalid(DomainError):
+    """Bad fields: 400 `validation_error` with `fields` naming each one."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "validation_error"
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        names = ", ".join(sorted(fields))
+        detail = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in sorted(fields.items()))
+        super().__init__(f"Invalid field(s) {names}. {detail}", fields=fields)
+        self.fields = fields
+
+
+class DedupKeyRequired(DomainError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "dedup_key_required"
+
+    def __init__(self) -> None:
+        super().__init__("Send at least one deduplication key: event_id, provider_event_id or an Idempotency-Key.")
+
+
+@dataclass(slots=True)
+class EventInput:
+    """A parsed event: every value checked and typed. `provider` is as sent (checked against the wallet later)."""
+
+    event_id: uuid.UUID | None
+    event_type: str
+    amount: Decimal
+    currency: str
+    provider_event_id: str | None
+    occurred_at: dt.datetime
+    metadata: dict[str, Any]
+    provider: str | None
+    idempotency_key: str | None
+    wallet_id: uuid.UUID | None = None
+
+
+def uuid_parse(value: object) -> uuid.UUID:
+    """A UUID from its hyphenated string; ValueError otherwise (numbers, braces, URNs)."""
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise ValueError("Must be a UUID string.")
+    return uuid.UUID(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wallet_uuid(value: str) -> uuid.UUID:
+    # Exports repeat a few wallet ids millions of times: parse each once.
+    return uuid_parse(value)
+
+
+def timestamp_parse(value: object) -> dt.datetime:
+    """An aware datetime from an RFC 3339 string with an offset; ValueError otherwise."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("Must be an RFC 3339 timestamp with an offset, such as 2026-11-20T14:02:18Z.")
+    text = value.upper()
+    if "." in text:  # Python keeps microseconds: drop digits past the sixth (nanosecond inputs)
+        head, _, rest = text.partition(".")
+        digits = re.match(r"[0-9]+", rest).group()
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+        parsed.astimezone(dt.UTC)  # out of range once normalised (year 1 with a positive offset)
+    except (ValueError, OverflowError):
+        raise ValueError("Not a valid date and time.") from None
+    return parsed
+
+
+def idempotency_key_check(value: object) -> str:
+    """1-255 printable ASCII characters; ValueError otherwise."""
+    if not isinstance(value, str) or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValueError("Must be 1-255 printable ASCII characters.")
+    return value
+
+
+def _text_ok(value: str) -> bool:
+    # PostgreSQL text refuses NUL; UTF-8 refuses lone surrogates (from JSON "\ud800" escapes).
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_ok(value: object) -> bool:
+    """Storable in jsonb: no NUL or lone surrogate in any key or string, finite numbers only."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _text_ok(item):
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or not _text_ok(key):
+                    return False
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif not (item is None or isinstance(item, bool | int)):
+            return False
+    return True
+
+
+def event_parse(
+    data: dict[str, Any],
+    *,
+    idempotency_key: object = None,
+    with_wallet: bool = False,
+    now: dt.datetime | None = None,
+) -> EventInput:
+    """Check one event record; return it parsed or raise EventInvalid / DedupKeyRequired.
+
+    `idempotency_key` is the single endpoint's header (None when absent); batch items
+    and backfill records carry it in the record (`with_wallet=True`, which also
+    requires `wallet_id`).
+    """
+    errors: dict[str, list[str]] = {}
+    get = data.get
+
+    wallet_id = None
+    if with_wallet:
+        idempotency_key = get("idempotency_key")
+        try:
+            raw_wallet_id = get("wallet_id")
+            wallet_id = _wallet_uuid(raw_wallet_id) if isinstance(raw_wallet_id, str) else uuid_parse(raw_wallet_id)
+        except ValueError as exc:
+            errors["wallet_id"] = [str(exc) if "wallet_id" in data else "This field is required."]
+    key_field = "idempotency_key" if with_wallet else "Idempotency-Key"
+    if idempotency_key is not None:
+        try:
+            idempotency_key_check(idempotency_key)
+        except ValueError as exc:
+            errors[key_field] = [str(exc)]
+
+    event_id = get("event_id")
+    if event_id is not None:
+        try:
+            event_id = uuid_parse(event_id)
+        except ValueError as exc:
+            errors["event_id"] = [str(exc)]
+
+    event_type = get("event_type")
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
+        if event_type is None:
+            errors["event_type"] = ["This field is required."]
+        else:
+            errors["event_type"] = [f"Must be one of {', '.join(EventType.values)}."]
+
+    currency = get("currency")
+    currency_ok = False
+    if currency is None:
+        errors["currency"] = ["This field is required."]
+    elif not isinstance(currency, str):  # currency_exponent is cached: only hashable strings reach it
+        errors["currency"] = ["Currency must be an upper-case ISO 4217 code, such as NGN."]
+    else:
+        try:
+            currency_exponent(currency)
+            currency_ok = True
+        except MoneyError as exc:
+            errors["currency"] = [str(exc)]
+
+    amount = get("amount")
+    if amount is None:
+        errors["amount"] = ["This field is required."]
+    elif currency_ok:
+        try:
+            amount = amount_parse(amount, currency)
+        except MoneyError as exc:
+            errors["amount"] = [str(exc)]
+    elif not isinstance(amount, str):
+        errors["amount"] = ['Amount must be a decimal string, such as "1500.00", not a JSON number.']
+
+    provider_event_id = get("provider_event_id")
+    if provider_event_id is not None and (
+        not isinstance(provider_event_id, str)
+        or not 1 <= len(provider_event_id) <= MAX_TEXT
+        or not _text_ok(provider_event_id)
+    ):
+        errors["provider_event_id"] = ["Must be a string of 1-255 characters without NUL."]
+
+    occurred_at = get("occurred_at")
+    if occurred_at is None:
+        errors["occurred_at"] = ["This field is required."]
+    else:
+        try:
+            occurred_at = timestamp_parse(occurred_at)
+        except ValueError as exc:
+            errors["occurred_at"] = [str(exc)]
+        else:
+            if occurred_at > (now or dt.datetime.now(dt.UTC)) + MAX_FUTURE:
+                errors["occurred_at"] = ["Must not be more than 5 minutes in the future."]
+
+    metadata = get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        errors["metadata"] = ["Must be a JSON object."]
+    elif not _json_ok(metadata):
+        errors["metadata"] = ["Must not contain \\u0000, unpaired surrogates or non-finite numbers."]
+
+    provider = get("provider")
+    if provider is not None and (not isinstance(provider, str) or not provider):
+        errors["provider"] = ["Must be the wallet's provider."]
+
+    if errors:
+        raise EventInvalid(errors)
+    if event_id is None and provider_event_id is None and idempotency_key is None:
+        raise DedupKeyRequired()
+    return EventInput(
+        event_id=event_id,
+        event_type=event_type,
+        amount=amount,
+        currency=currency,
+        provider_event_id=provider_event_id,
+        occurred_at=occurred_at,
+        metadata=metadata,
+        provider=provider,
+        idempotency_key=idempotency_key,
+        wallet_id=wallet_id,
+    )
+
+
+def provider_check(item: EventInput, wallet_provider: str) -> None:
+    """A `provider` sent with the event must be the wallet's."""
+    if item.provider is not None and item.provider != wallet_provider:
+        raise EventInvalid({"provider": [f"Must be the wallet's provider ({wallet_provider}) when sent."]})
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every record: json.loads with keyword arguments builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def json_loads_strict(text: str | bytes) -> Any:
+    """JSON refusing NaN/Infinity (backfill JSONL lines, CSV metadata cells); ValueError if not UTF-8 JSON."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return _DECODER.decode(text)

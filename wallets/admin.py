@@ -1,0 +1,151 @@
+"""The wallet registry for support staff.
+
+Every field is read-only here: a wallet changes only through wallets.services, so each
+change has its audit record. Deactivation and reactivation are actions that ask for a
+reason and need the `wallets.change_wallet_status` permission (not in the view-only
+Support group).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from audit.paginator import EstimatedCountPaginator
+from audit.services import Actor
+from wallets.models import Wallet
+from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
+
+
+class StatusReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded in each wallet's audit record (ticket number, what was seen).",
+    )
+
+
+def _link(url_name: str, query: str, text: str) -> str:
+    try:
+        url = reverse(url_name)
+    except NoReverseMatch:  # that admin is not installed
+        return "-"
+    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("public_id", "user_id", "provider", "provider_account_id", "is_active", "created_at")
+    list_filter = ("provider", "is_active")
+    # A placeholder that shows the search box; get_search_results does exact matches only.
+    search_fields = ("=public_id",)
+    search_help_text = "Exact wallet id, user id, provider account id or idempotency key."
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    actions = ("deactivate_wallets", "reactivate_wallets")
+    fields = (
+        "public_id",
+        "user_id",
+        "provider",
+        "provider_account_id",
+        "provider_customer_id",
+        "idempotency_key",
+        "metadata",
+        "is_active",
+        "created_at",
+        "updated_at",
+        "audit_records",
+        "events",
+    )
+    readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "\x00" in term:
+            return queryset.none(), False
+        # Each branch is an equality on an indexed column: no icontains scan.
+        condition = Q(provider_account_id=term) | Q(idempotency_key=term)
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            pass
+        else:
+            condition |= Q(public_id=as_uuid) | Q(user_id=as_uuid)
+        return queryset.filter(condition), False
+
+    @admin.display(description="Audit records")
+    def audit_records(self, wallet: Wallet) -> str:
+        query = f"resource_type={RESOURCE_TYPE}&resource_id={wallet.public_id}"
+        return _link("admin:audit_auditrecord_changelist", query, "This wallet's audit records")
+
+    @admin.display(description="Events")
+    def events(self, wallet: Wallet) -> str:
+        return _link("admin:events_walletevent_changelist", f"wallet={wallet.pk}", "This wallet's events")
+
+    # Read-only for everyone: changes go through the actions below (and their audit records).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
+        return False
+
+    def has_change_wallet_status_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallets.change_wallet_status")
+
+    @admin.action(description="Deactivate selected wallets…", permissions=["change_wallet_status"])
+    def deactivate_wallets(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._status_action(request, queryset, "deactivate_wallets", wallet_deactivate, "deactivated")
+
+    @admin.action(description="Reactivate selected wallets…", permissions=["change_wallet_status"])
+    def reactivate_wallets(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._status_action(request, queryset, "reactivate_wallets", wallet_reactivate, "reactivated")
+
+    def _status_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        action: str,
+        service: Callable[..., bool],
+        verb: str,
+    ) -> HttpResponse | None:
+        """First a page asking for the reason; on its submit, the service for each wallet."""
+        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        wallets = list(queryset.order_by("pk"))  # one lock order for concurrent actions
+        if form.is_bound and form.is_valid():
+            actor = Actor.staff(request.user.get_username(), getattr(request, "request_id", ""))
+            changed = sum(service(wallet=w, reason=form.cleaned_data["reason"], actor=actor) for w in wallets)
+            unchanged = len(wallets) - changed
+            self.message_user(
+                request,
+                f"{changed} wallet(s) {verb}; {unchanged} already {verb} and left unchanged.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Why are these wallets being {verb}?",
+            "opts": self.model._meta,
+            "wallets": wallets,
+            "form": form,
+            "action": action,
+            "verb": verb,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/wallets/wallet/status_reason.html", context)
