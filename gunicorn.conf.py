@@ -14,6 +14,7 @@ so gunicorn's own access log is off.
 | GUNICORN_KEEPALIVE        | 5 (seconds)             |
 | GUNICORN_MAX_REQUESTS     | 10000 (0: never recycle)|
 | FORWARDED_ALLOW_IPS       | 127.0.0.1               |
+| GUNICORN_CONTROL_SOCKET   | none (control socket off)|
 | LOG_LEVEL                 | INFO                    |
 """
 
@@ -38,9 +39,48 @@ forwarded_allow_ips = _env.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Heartbeat files on tmpfs: a worker blocked on a slow disk is not killed as hung.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# several servers on one machine (CI smoke next to `make run`) would fight over; unused here.
+control_socket_disable = _env.get("GUNICORN_CONTROL_SOCKET", "") == ""
+if not control_socket_disable:
+    control_socket = _env["GUNICORN_CONTROL_SOCKET"]
+
 accesslog = None
 errorlog = "-"
 loglevel = _env.get("LOG_LEVEL", "INFO").lower()
 proc_name = "amani"
 
 # --- Prometheus multiprocess hooks (added by the metrics work) -------------------------
+# prometheus-client's multiprocess mode: every worker writes its samples to files in
+# PROMETHEUS_MULTIPROC_DIR and /metrics adds up all of them (amani.metrics). The variable
+# must be set before a worker imports prometheus_client, hence here, in the master, at load.
+_created_metrics_dir = None
+if not _env.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    _created_metrics_dir = tempfile.mkdtemp(prefix="amani-prometheus-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _created_metrics_dir
+
+
+def on_starting(server):
+    """A fresh directory per start: files left by an earlier run would be counted again."""
+    import pathlib
+
+    path = pathlib.Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges stop counting; its counters and histograms stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)

@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,6 +160,42 @@ def deep_wallet_fill(dsn: str, prepared: dict[str, Any], count: int) -> None:
         conn.execute(f"VACUUM ANALYZE {buckets}")
 
 
+def pgbouncer_start(database_url: str, logdir: Path) -> tuple[subprocess.Popen, str]:
+    """A PgBouncer in transaction pooling mode in front of the bench database; returns its URL."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    port = free_port()
+    parts = urlsplit(database_url)
+    logdir.chmod(0o777)  # PgBouncer refuses root and drops to the postgres user
+    (logdir / "userlist.txt").write_text(f'"{parts.username or "postgres"}" ""\n')
+    (logdir / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={parts.hostname or HOST} port={parts.port or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = {HOST}\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {logdir / 'userlist.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+        # psycopg sends no startup options; Django's own settings (time zone) are per transaction-safe.
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        f"logfile = {logdir / 'pgbouncer.log'}\n"
+    )
+    command = [binary, str(logdir / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@{HOST}:{port}"))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+                conn.execute("SELECT 1")
+            log(f"PgBouncer (transaction pooling) on port {port}, pid {process.pid}")
+            return process, url
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"PgBouncer did not start; see {logdir / 'pgbouncer.log'}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -166,7 +203,8 @@ def free_port() -> int:
 
 
 def server_start(env: dict[str, str], port: int, args: argparse.Namespace, logdir: Path) -> subprocess.Popen:
-    command = [str(Path(PYTHON).parent / "gunicorn"), "amani.wsgi:application", "--bind", f"{HOST}:{port}"]
+    app = "bench.profiled_wsgi:application" if args.profile else "amani.wsgi:application"
+    command = [str(Path(PYTHON).parent / "gunicorn"), app, "--bind", f"{HOST}:{port}"]
     config = ROOT / "gunicorn.conf.py"
     if config.is_file():
         command += ["--config", str(config)]
@@ -454,12 +492,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", help="override gunicorn.conf.py")
     parser.add_argument("--only", choices=["ingest", "batch", "listing"], action="append")
     parser.add_argument("--no-extras", action="store_true", help="skip bench_backfill.py and bench_balance.py")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="gunicorn reaches PostgreSQL through PgBouncer (transaction pooling)"
+    )
+    parser.add_argument("--profile", action="store_true", help="pyinstrument in every gunicorn worker")
     parser.add_argument("--keep-server", type=float, default=0, help="keep gunicorn up this many s (profiling)")
     args = parser.parse_args(argv)
     began = time.monotonic()
 
     logdir = Path(tempfile.mkdtemp(prefix="amani-bench-"))
     env = server_env(args.database_url)
+    if args.profile:
+        env["BENCH_PROFILE_DIR"] = str(logdir)
     log(f"machine: {os.cpu_count()} cores; database {args.database_url}; logs in {logdir}")
     database_recreate(args.database_url)
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -475,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only or "listing" in args.only:
         log(f"filling one wallet with {args.deep_events:,} events")
         deep_wallet_fill(args.database_url, prepared, args.deep_events)
+    bouncer = None
+    if args.pgbouncer:
+        bouncer, env["DATABASE_URL"] = pgbouncer_start(args.database_url, logdir)
     port = free_port()
     server = server_start(env, port, args, logdir)
     bench = Bench(args, prepared, port, server.pid)
@@ -495,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
             extra_benchmarks(env, port, prepared, budget=max(60.0, 480 - (time.monotonic() - began)))
     finally:
         server_stop(server)
+        if bouncer is not None:
+            server_stop(bouncer)
+    if args.profile:
+        print(f"profiles of the gunicorn workers: {logdir}/<pid>.txt")
     print(f"\nresults: {logdir / 'results.json'}; total {time.monotonic() - began:.0f} s")
     # Targets not met are reported, not failed: the run still measured every figure.
     return 1 if any(row.get("unexpected") or row.get("errors") for row in bench.rows.values()) else 0

@@ -10,7 +10,7 @@ API, the `reconcile_balances` command and the admin, so they cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
@@ -108,27 +108,25 @@ def _latest_reports_sql(*, wallet_condition: str, by_currency: bool) -> str:
 def reconciliation_sql(*, wallet_condition: str, by_currency: bool = False) -> str:
     """Reconciliation rows of the latest reports whose wallet satisfies `wallet_condition` (on `p`).
 
-    Columns: wallet public id, currency, report public id, reported available and
-    ledger, reported_at, report created_at, reconstructed ledger, held, event count,
-    last event time, status. With `by_currency`, one `%s` parameter (the currency)
-    follows those of `wallet_condition`.
+    Columns: wallet pk, currency, report public id, reported available and ledger,
+    reported_at, report created_at, reconstructed ledger, held, event count, last
+    event time, status. With `by_currency`, one `%s` parameter (the currency) follows
+    those of `wallet_condition`.
     """
-    wallets = Wallet._meta.db_table
     reconstructed_ledger = "COALESCE(r.ledger, 0)"
     reconstructed_available = "(COALESCE(r.ledger, 0) - COALESCE(r.held, 0))"
     return (
-        "SELECT w.public_id, t.currency, t.public_id, t.available, t.ledger, t.reported_at, t.created_at, "  # noqa: S608
+        "SELECT t.wallet_id, t.currency, t.public_id, t.available, t.ledger, t.reported_at, t.created_at, "  # noqa: S608
         f"{reconstructed_ledger}, COALESCE(r.held, 0), COALESCE(r.event_count, 0), r.last_event_at, "
         f"CASE WHEN t.available = {reconstructed_available} "
         f"AND (t.ledger IS NULL OR t.ledger = {reconstructed_ledger}) THEN '{MATCHED}' ELSE '{DRIFT}' END AS status "
         f"FROM ({_latest_reports_sql(wallet_condition=wallet_condition, by_currency=by_currency)}) t "
-        f"JOIN {wallets} w ON w.id = t.wallet_id "
         f"LEFT JOIN LATERAL ({balance_lateral_sql(by_currency=True)}) r ON TRUE"
     )
 
 
-def _reconciliation(row: tuple) -> Reconciliation:
-    (wallet_id, currency, report_id, available, ledger, reported_at, created_at) = row[:7]
+def _reconciliation(wallet_id: UUID, row: tuple) -> Reconciliation:
+    (currency, report_id, available, ledger, reported_at, created_at) = row[1:7]
     (rec_ledger, rec_held, rec_count, rec_last, status) = row[7:]
     return Reconciliation(
         wallet_id=wallet_id,
@@ -151,34 +149,56 @@ def reconciliation_get(*, wallet: Wallet, currency: str) -> Reconciliation | Non
     with connection.cursor() as cursor:
         cursor.execute(sql, [wallet.pk, currency])
         row = cursor.fetchone()
-    return None if row is None else _reconciliation(row)
+    return None if row is None else _reconciliation(wallet.public_id, row)
 
 
 def reconciliation_list(*, status: str | None = None) -> Iterator[Reconciliation]:
     """Every wallet and currency with a report, optionally only those in `status`, by wallet then currency."""
-    sql = f"SELECT * FROM ({reconciliation_sql(wallet_condition='TRUE')}) s"  # noqa: S608
+    wallets = Wallet._meta.db_table
+    sql = (
+        f"SELECT w.public_id, s.* FROM ({reconciliation_sql(wallet_condition='TRUE')}) s "  # noqa: S608
+        f"JOIN {wallets} w ON w.id = s.wallet_id"
+    )
     params: list[object] = []
     if status is not None:
         sql += " WHERE s.status = %s"
         params.append(status)
-    sql += " ORDER BY 1, 2"
+    sql += " ORDER BY w.public_id, s.currency"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(1000):
-            yield from (_reconciliation(row) for row in rows)
+            yield from (_reconciliation(row[0], row[1:]) for row in rows)
 
 
-def wallet_reconciliation_status() -> RawSQL:
-    """Per wallet row: `drift` when any currency's latest report drifts, `matched` when all match, NULL without reports.
+def wallet_reconciliation_statuses(*, wallet_pks: Iterable[int]) -> dict[int, str]:
+    """Wallet pk -> `drift` when any currency's latest report drifts, else `matched`; wallets without reports absent.
 
-    An expression for `QuerySet.annotate()` on wallets: the admin shows and filters by
-    it in the changelist's one query, without a query per row.
+    One query for a whole changelist page.
     """
-    wallet_table = Wallet._meta.db_table
-    rows = reconciliation_sql(wallet_condition=f'p.wallet_id = "{wallet_table}"."id"')
-    # Only table names and module constants are interpolated; the expression takes no values.
-    return RawSQL(  # noqa: S611
-        f"SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN bool_or(s.status = '{DRIFT}') THEN '{DRIFT}' "  # noqa: S608
-        f"ELSE '{MATCHED}' END FROM ({rows}) s",
-        [],
+    pks = list(wallet_pks)
+    if not pks:
+        return {}
+    sql = (
+        f"SELECT s.wallet_id, CASE WHEN bool_or(s.status = '{DRIFT}') THEN '{DRIFT}' ELSE '{MATCHED}' END "  # noqa: S608
+        f"FROM ({reconciliation_sql(wallet_condition='p.wallet_id = ANY(%s)')}) s GROUP BY s.wallet_id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pks])
+        return dict(cursor.fetchall())
+
+
+def wallets_in_status(status: str) -> RawSQL:
+    """Pks of the wallets in `status` (as `wallet_reconciliation_statuses` decides it), for `filter(pk__in=...)`."""
+    if status not in (DRIFT, MATCHED):
+        raise ValueError(f"status must be {DRIFT!r} or {MATCHED!r}")
+    having = "" if status == DRIFT else "NOT "
+    sql = (
+        f"SELECT s.wallet_id FROM ({reconciliation_sql(wallet_condition='TRUE')}) s "  # noqa: S608
+        f"GROUP BY s.wallet_id HAVING {having}bool_or(s.status = '{DRIFT}')"
+    )
+    return RawSQL(sql, [])  # noqa: S611
+
+
+def wallets_with_reports() -> RawSQL:
+    """Pks of the wallets with at least one provider balance report, for `exclude(pk__in=...)`."""
+    return RawSQL(f"SELECT DISTINCT p.wallet_id FROM {ProviderBalanceReport._meta.db_table} p", [])  # noqa: S608, S611

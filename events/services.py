@@ -93,7 +93,7 @@ class EventRow:
     """An event as stored (or about to be). Light enough for a million-record backfill."""
 
     id: int | None
-    public_id: uuid.UUID
+    public_id: uuid.UUID | None  # None until PostgreSQL generates it (backfill loads)
     wallet_id: int
     wallet_public_id: uuid.UUID
     provider: str
@@ -107,7 +107,7 @@ class EventRow:
     created_at: dt.datetime
 
     @property
-    def keys(self) -> tuple[uuid.UUID, str, str | None, str | None]:
+    def keys(self) -> tuple[uuid.UUID | None, str, str | None, str | None]:
         return (self.public_id, self.provider, self.provider_event_id, self.idempotency_key)
 
     def same_content(self, other: EventRow) -> bool:
@@ -163,13 +163,15 @@ class BatchResult:
     error: DomainError | None
 
 
-def event_row_build(
-    item: EventInput, wallet: WalletRef, *, now: dt.datetime, new_id: uuid.UUID | None = None
-) -> EventRow:
-    """The row a parsed record would insert; the public id is the client's event_id, else `new_id` or a new one."""
+def event_row_build(item: EventInput, wallet: WalletRef, *, now: dt.datetime, generate_id: bool = True) -> EventRow:
+    """The row a parsed record would insert; the public id is the client's event_id or a new one.
+
+    With `generate_id=False` a row without event_id keeps public_id None for the
+    database to fill in (gen_random_uuid() in the backfill's INSERT … SELECT).
+    """
     return EventRow(
         id=None,
-        public_id=item.event_id or new_id or uuid.uuid4(),
+        public_id=item.event_id or (uuid.uuid4() if generate_id else None),
         wallet_id=wallet.id,
         wallet_public_id=wallet.public_id,
         provider=wallet.provider,
@@ -224,7 +226,7 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
     Each branch of the OR is served by its unique index (provider event ids are grouped
     by provider, so the pair index is used, and providers per batch are few).
     """
-    condition = Q(public_id__in=[row.public_id for row in rows])
+    condition = Q(public_id__in=[row.public_id for row in rows if row.public_id is not None])
     keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
     if keys:
         condition |= Q(idempotency_key__in=keys)
@@ -252,21 +254,24 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
     return [EventRow(*values) for values in found if values[0] not in exclude_ids]
 
 
-def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey]) -> list[Decision]:
+def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] | None) -> list[Decision]:
     """Decide every row, in order, from what the insert did and what was there before."""
-    inserted = list(inserted)
-    if len(inserted) == len(rows):  # each row inserts at most one event: all are new
+    if inserted is None or len(inserted := list(inserted)) == len(rows):  # every row was inserted
         return [Decision(CREATED, row) for row in rows]
-    produced = {(public_id, provider, pe_id, key): pk for pk, public_id, provider, pe_id, key in inserted}
-    inserted_ids = set(produced.values())
-    new: list[bool] = []
-    for row in rows:
-        # Rows with identical keys: only the first can have been inserted.
-        pk = produced.pop(row.keys, None)
-        if pk is not None:
-            row.id = pk
-        new.append(pk is not None)
-    if produced:
+    # Which row produced each inserted event. Rows with identical keys: only the first can
+    # have been inserted. Rows loaded without a public id (the backfill lets PostgreSQL
+    # generate it) are matched on their other keys once the client-given ids are claimed.
+    produced = {(public_id, provider, pe_id, key): (pk, public_id) for pk, public_id, provider, pe_id, key in inserted}
+    inserted_ids = {pk for pk, _ in produced.values()}
+    new = [False] * len(rows)
+    for position, row in enumerate(rows):
+        if row.public_id is not None and (found := produced.pop(row.keys, None)) is not None:
+            row.id, new[position] = found[0], True
+    generated = {(provider, pe_id, key): found for (_, provider, pe_id, key), found in produced.items()}
+    for position, row in enumerate(rows):
+        if row.public_id is None and (found := generated.pop(row.keys[1:], None)) is not None:
+            (row.id, row.public_id), new[position] = found, True
+    if generated:
         raise RuntimeError("an inserted event could not be matched to its record")
     pending = [row for row, is_new in zip(rows, new, strict=True) if not is_new]
     if not pending:
@@ -277,7 +282,8 @@ def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey]) -> list[D
     by_key: dict[str, EventRow] = {}
 
     def remember(event: EventRow) -> None:
-        by_public_id[event.public_id] = event
+        if event.public_id is not None:
+            by_public_id[event.public_id] = event
         if event.provider_event_id is not None:
             by_provider_event[(event.provider, event.provider_event_id)] = event
         if event.idempotency_key is not None:
@@ -294,7 +300,7 @@ def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey]) -> list[D
             continue
         matches: list[EventRow] = []
         for match in (
-            by_public_id.get(row.public_id),
+            by_public_id.get(row.public_id) if row.public_id is not None else None,
             by_provider_event.get((row.provider, row.provider_event_id)) if row.provider_event_id else None,
             by_key.get(row.idempotency_key) if row.idempotency_key else None,
         ):
@@ -322,13 +328,14 @@ def _conflict(earlier: EventRow, *, several: bool) -> EventConflict:
 def event_rows_store(
     *,
     rows: Sequence[EventRow],
-    insert: Callable[[Sequence[EventRow]], list[InsertedKey]] | None = None,
+    insert: Callable[[Sequence[EventRow]], list[InsertedKey] | None] | None = None,
 ) -> list[Decision]:
     """Insert, decide and bucket `rows` (in order) in the caller's transaction.
 
     `insert` must insert the rows in order with ON CONFLICT DO NOTHING and return
     (id, public_id, provider, provider_event_id, idempotency_key) of the inserted
-    ones; the default is one multi-row INSERT, the backfill passes its COPY loader.
+    ones, or None when every row was inserted; the default is one multi-row INSERT,
+    the backfill passes its COPY loader.
     """
     if not rows:
         return []

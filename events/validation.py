@@ -99,10 +99,11 @@ def timestamp_parse(value: object) -> dt.datetime:
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
         parsed = dt.datetime.fromisoformat(text)
-        parsed.astimezone(dt.UTC)  # out of range once normalised (year 1 with a positive offset)
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 (RFC 3339 allows ±23:59), and years 1
+        # and 9999 with an offset fall out of range here rather than in the database.
+        return parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise ValueError("Not a valid date and time.") from None
-    return parsed
 
 
 def idempotency_key_check(value: object) -> str:

@@ -63,6 +63,10 @@ def main() -> int:
     check("same request replayed", session.send(prepared, timeout=timeout), 401, "replayed_nonce")
     check("unsigned request", requests.get(f"{base}/api/v1/wallets", timeout=timeout), 401, "missing_credentials")
     check("unknown path", session.get(f"{base}/api/v1/nope", timeout=timeout), 404, "not_found")
+    # A percent-encoded path is signed as sent (gunicorn's RAW_URI), so this is a 404, not a 401.
+    check(
+        "encoded path id", session.get(f"{base}/api/v1/wallets/%7Bnot%20a%20uuid%7D", timeout=timeout), 404, "not_found"
+    )
     check("schema", requests.get(f"{base}/api/v1/schema", timeout=timeout), 200)
 
     for failure in failures:

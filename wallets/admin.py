@@ -14,6 +14,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -22,6 +23,13 @@ from django.utils.html import format_html
 
 from audit.paginator import EstimatedCountPaginator
 from audit.services import Actor
+from events.reconciliation import (
+    DRIFT,
+    MATCHED,
+    wallet_reconciliation_statuses,
+    wallets_in_status,
+    wallets_with_reports,
+)
 from wallets.models import Wallet
 from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
 
@@ -42,10 +50,35 @@ def _link(url_name: str, query: str, text: str) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
 
 
+class ReconciliationFilter(admin.SimpleListFilter):
+    """The latest provider balance reports against the events (events.reconciliation)."""
+
+    title = "reconciliation"
+    parameter_name = "reconciliation"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(DRIFT, "Drift"), (MATCHED, "Matched"), ("none", "No provider report")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in (DRIFT, MATCHED):
+            return queryset.filter(pk__in=wallets_in_status(self.value()))
+        if self.value() == "none":
+            return queryset.exclude(pk__in=wallets_with_reports())
+        return queryset
+
+
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
-    list_display = ("public_id", "user_id", "provider", "provider_account_id", "is_active", "created_at")
-    list_filter = ("provider", "is_active")
+    list_display = (
+        "public_id",
+        "user_id",
+        "provider",
+        "provider_account_id",
+        "is_active",
+        "reconciliation",
+        "created_at",
+    )
+    list_filter = ("provider", "is_active", ReconciliationFilter)
     # A placeholder that shows the search box; get_search_results does exact matches only.
     search_fields = ("=public_id",)
     search_help_text = "Exact wallet id, user id, provider account id or idempotency key."
@@ -69,6 +102,19 @@ class WalletAdmin(admin.ModelAdmin):
         "events",
     )
     readonly_fields = fields
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        # One query for the page's reconciliation statuses, not one per row (and none in the count).
+        changelist = super().get_changelist_instance(request)
+        statuses = wallet_reconciliation_statuses(wallet_pks=[wallet.pk for wallet in changelist.result_list])
+        for wallet in changelist.result_list:
+            wallet.reconciliation_status = statuses.get(wallet.pk)
+        return changelist
+
+    @admin.display(description="Reconciliation")
+    def reconciliation(self, wallet: Wallet) -> str:
+        """`drift` when any currency's latest provider report disagrees with the events."""
+        return getattr(wallet, "reconciliation_status", None) or "-"
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()

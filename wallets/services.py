@@ -96,7 +96,9 @@ def wallet_register(
     request won, so the decision is taken again against its committed row.
     A replay writes nothing, not even an audit record.
     """
-    request = {"user_id": user_id, "provider": provider, "provider_account_id": provider_account_id}
+    # Compared with stored values below: a UUID given as text must still match.
+    user_id = user_id if isinstance(user_id, UUID) else UUID(str(user_id))
+    request = {"user_id": user_id, "provider": str(provider), "provider_account_id": provider_account_id}
     for attempt in range(REGISTER_ATTEMPTS):
         # The decision reads committed rows only, so a replay (the common retry) is one
         # query and opens no transaction.
@@ -129,6 +131,7 @@ def wallet_register(
         except IntegrityError:
             # A concurrent request committed the same key or account first (READ COMMITTED:
             # the unique index made this insert wait for it). Decide again against its row.
+            metrics.wallet_race_retry_observe()
             if attempt == REGISTER_ATTEMPTS - 1:
                 raise
             continue

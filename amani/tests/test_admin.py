@@ -142,6 +142,32 @@ def test_changing_scopes_and_deactivating_a_client_is_audited(admin_client, exis
     assert record.details["after"] == {"scopes": ["wallets:read", "wallets:write"], "is_active": False}
 
 
+def test_key_expiry_set_from_the_clients_page_is_audited(admin_client, existing):
+    client, issued = existing
+    when = timezone.localtime(timezone.now() + timedelta(days=7))
+    response = admin_client.post(
+        reverse("admin:amani_apiclient_change", args=[client.pk]),
+        {
+            "scopes": ["wallets:read"],
+            "is_active": "on",
+            "keys-TOTAL_FORMS": "1",
+            "keys-INITIAL_FORMS": "1",
+            "keys-MIN_NUM_FORMS": "0",
+            "keys-MAX_NUM_FORMS": "1000",
+            "keys-0-id": issued.key.pk,
+            "keys-0-client": client.pk,
+            "keys-0-expires_at_0": when.strftime("%Y-%m-%d"),
+            "keys-0-expires_at_1": when.strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 302
+    issued.key.refresh_from_db()
+    assert abs((issued.key.expires_at - when).total_seconds()) < 1
+    record = AuditRecord.objects.get(action="expire_api_key", resource_id=issued.key_id)
+    assert record.actor_type == "staff"
+    assert not AuditRecord.objects.filter(action="update_api_client").exists()  # nothing else changed
+
+
 def test_key_expiry_is_the_only_editable_key_field_and_is_audited(admin_client, existing):
     _, issued = existing
     url = reverse("admin:amani_apikey_change", args=[issued.key.pk])

@@ -202,3 +202,31 @@ def test_signed_client_helper_signs_like_the_contract(make_api_key):
     issued = make_api_key()
     header = signing.authorization_header(key_id=issued.key_id, secret=issued.secret, method="GET", path=ECHO)
     assert Client().get(ECHO, headers={"Authorization": header}).status_code == 200
+
+
+# --- the same answers from a real endpoint: /api/v1/wallets ------------------------------
+
+WALLETS = "/api/v1/wallets"
+
+
+def test_wallets_wrong_method_is_405(signed_client):
+    assert_envelope(signed_client.request("DELETE", WALLETS), 405, "method_not_allowed")
+
+
+def test_wallets_non_json_body_is_415(signed_client):
+    response = signed_client.post(WALLETS, b"user_id=1", content_type="application/x-www-form-urlencoded")
+    assert_envelope(response, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{", b'{"user_id": NaN}'])
+def test_wallets_body_that_is_not_a_json_object_is_invalid_json(signed_client, body):
+    assert_envelope(signed_client.post(WALLETS, body), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("wallet_id", ["1", "abc", "6f1c2a8e3b7d4e599a0c2d4b8e7f1a3"])
+def test_wallet_path_id_that_is_not_a_uuid_is_404(signed_client, debug, wallet_id):
+    assert_envelope(signed_client.get(f"{WALLETS}/{wallet_id}"), 404, "not_found")
+
+
+def test_wallets_body_over_1_mib_is_413(signed_client):
+    assert_envelope(signed_client.post(WALLETS, b'{"metadata": "' + b"x" * MIB + b'"}'), 413, "payload_too_large")

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,30 +21,23 @@ from amani.money import MoneyError, amount_format, amount_parse, currency_expone
 from events.balances import CurrencyBalance, wallet_balances
 from events.models import ProviderBalanceReport
 from events.reconciliation import Reconciliation, provider_balance_record, reconciliation_get
+from events.validation import timestamp_parse
 from wallets.selectors import wallet_get
 
 # A provider's clock may run a little ahead of ours; further ahead is a mistake.
 MAX_FUTURE = dt.timedelta(minutes=5)
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
 _datetime_field = serializers.DateTimeField()
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class Rfc3339Field(serializers.Field):
-    """An RFC 3339 timestamp with an offset; naive or malformed values are refused."""
-
-    default_error_messages = {
-        "invalid": "Must be an RFC 3339 timestamp with an offset, such as 2026-11-20T14:02:18Z.",
-    }
+    """An RFC 3339 timestamp with an offset, by the events' own rule (events.validation.timestamp_parse)."""
 
     def to_internal_value(self, data: Any) -> dt.datetime:
-        if not isinstance(data, str) or not _RFC3339.fullmatch(data):
-            self.fail("invalid")
         try:
-            value = dt.datetime.fromisoformat(data.upper().replace(" ", "T", 1))
-            value.astimezone(dt.UTC)  # years 1 and 9999 with an offset fall outside the range
-        except (ValueError, OverflowError):
-            self.fail("invalid")
-        return value
+            return timestamp_parse(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def to_representation(self, value: dt.datetime) -> str:
         return _datetime_field.to_representation(value)
@@ -71,10 +64,15 @@ class BalanceQuery(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "pattern": r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]+)?$"})
+class AmountField(serializers.JSONField):
+    """The raw JSON value: amount_parse refuses numbers, so it must not be coerced to text first."""
+
+
 class ProviderBalanceInput(serializers.Serializer):
     currency = CurrencyField()
-    available = serializers.JSONField()
-    ledger = serializers.JSONField(required=False, allow_null=True)
+    available = AmountField()
+    ledger = AmountField(required=False, allow_null=True)
     reported_at = Rfc3339Field()
 
     def validate_reported_at(self, value: dt.datetime) -> dt.datetime:
@@ -153,19 +151,15 @@ def reconciliation_body(reconciliation: Reconciliation) -> dict[str, Any]:
     }
 
 
-def _balance_schema(**kwargs: Any) -> serializers.Serializer:
-    return inline_serializer(
-        "CurrencyBalance",
-        {
-            "currency": serializers.CharField(),
-            "ledger": serializers.CharField(),
-            "held": serializers.CharField(),
-            "available": serializers.CharField(),
-            "event_count": serializers.IntegerField(),
-            "last_event_at": serializers.DateTimeField(allow_null=True),
-        },
-        **kwargs,
-    )
+class CurrencyBalanceSerializer(serializers.Serializer):
+    """Documentation only: balance_body renders it."""
+
+    currency = serializers.CharField()
+    ledger = serializers.CharField()
+    held = serializers.CharField()
+    available = serializers.CharField()
+    event_count = serializers.IntegerField()
+    last_event_at = serializers.DateTimeField(allow_null=True)
 
 
 class WalletBalanceView(ApiView):
@@ -179,7 +173,7 @@ class WalletBalanceView(ApiView):
             {
                 "wallet_id": serializers.UUIDField(),
                 "as_of": serializers.DateTimeField(),
-                "balances": _balance_schema(many=True),
+                "balances": CurrencyBalanceSerializer(many=True),
             },
         ),
     )
@@ -233,7 +227,29 @@ class ReconciliationView(ApiView):
     @extend_schema(
         operation_id="wallet_reconciliation",
         parameters=[OpenApiParameter("currency", OpenApiTypes.STR, required=True)],
-        responses=OpenApiTypes.OBJECT,
+        responses=inline_serializer(
+            "Reconciliation",
+            {
+                "wallet_id": serializers.UUIDField(),
+                "currency": serializers.CharField(),
+                "reported_at": serializers.DateTimeField(),
+                "reported": inline_serializer(
+                    "ReportedBalance",
+                    {
+                        "id": serializers.UUIDField(),
+                        "available": serializers.CharField(),
+                        "ledger": serializers.CharField(allow_null=True),
+                        "created_at": serializers.DateTimeField(),
+                    },
+                ),
+                "reconstructed": CurrencyBalanceSerializer(),
+                "status": serializers.ChoiceField(choices=["matched", "drift"]),
+                "difference": inline_serializer(
+                    "BalanceDifference",
+                    {"available": serializers.CharField(), "ledger": serializers.CharField(allow_null=True)},
+                ),
+            },
+        ),
     )
     def get(self, request: Request, wallet_id: UUID) -> Response:
         wallet = wallet_get(public_id=wallet_id)

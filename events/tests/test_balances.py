@@ -208,3 +208,14 @@ def test_concurrent_ingests_into_one_bucket_lose_nothing():
     assert bucket.ledger == sum((e.amount for e in events if e.event_type == "deposit"), Decimal(0))
     assert bucket.held == sum((e.amount for e in events if e.event_type == "hold"), Decimal(0))
     assert bucket.last_event_at == max(e.occurred_at for e in events)
+
+
+def test_day_complete_in_one_currency_and_partial_in_another(history):
+    # At 17:00Z the KWD events of 2026-11-03 are all past (last 16:00Z), the NGN transfer_out (18:00Z) is not.
+    balances = wallet_balances(wallet=history, as_of=at("2026-11-03T17:00:00Z"))
+    assert [(b.currency, b.ledger, b.held, b.available, b.event_count, b.last_event_at) for b in balances] == [
+        ("KWD", Decimal("9.750"), Decimal("1.500"), Decimal("8.250"), 4, at("2026-11-03T16:00:00Z")),
+        ("NGN", Decimal("2187.25"), Decimal("150.00"), Decimal("2037.25"), 6, at("2026-11-03T14:00:00Z")),
+    ]
+    kwd_only = wallet_balances(wallet=history, as_of=at("2026-11-03T17:00:00Z"), currency="KWD")
+    assert [(b.currency, b.ledger, b.event_count) for b in kwd_only] == [("KWD", Decimal("9.750"), 4)]

@@ -151,3 +151,9 @@ def test_unsigned_is_401(client, wallet):
     response = client.get(url(wallet))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "missing_credentials"
+
+
+def test_nanosecond_as_of_is_kept_to_the_microsecond(signed_client, wallet):
+    body = signed_client.get(url(wallet, "as_of=2026-11-03T14:00:00.123456789Z")).json()
+    assert body["as_of"] == "2026-11-03T14:00:00.123456Z"
+    assert body["balances"][1]["event_count"] == 6

@@ -82,7 +82,8 @@ def test_change_page_is_read_only_with_audit_link(support):
 
 def test_audit_link_lists_the_wallets_records(lead):
     wallet = WalletFactory()
-    lead.post(CHANGELIST, {"action": "deactivate_wallets", "_selected_action": [wallet.pk], "apply": "1", "reason": "x"})
+    selected = {"action": "deactivate_wallets", "_selected_action": [wallet.pk]}
+    lead.post(CHANGELIST, {**selected, "apply": "1", "reason": "x"})
     url = reverse("admin:audit_auditrecord_changelist")
     response = lead.get(url, {"resource_type": "wallet", "resource_id": str(wallet.public_id)})
     assert response.status_code == 200

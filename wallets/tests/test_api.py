@@ -4,6 +4,8 @@ import re
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditRecord
 from wallets.models import Wallet
@@ -365,3 +367,21 @@ def test_schema_documents_the_wallet_endpoints(client):
     assert post_op["responses"]["200"]["headers"]["Idempotent-Replayed"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in post_op["parameters"])
     assert "404" in schema["paths"]["/api/v1/wallets/{wallet_id}"]["get"]["responses"]
+
+
+# --- cost -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_register_query_counts_over_authentication(signed_client, django_assert_max_num_queries):
+    with CaptureQueriesContext(connection) as baseline:
+        signed_client.get(f"{URL}/{uuid.uuid4()}")  # authentication + one SELECT
+    authentication = len(baseline) - 1
+    # New: SELECT, BEGIN, INSERT wallet, INSERT audit, COMMIT.
+    with django_assert_max_num_queries(authentication + 5):
+        assert post(signed_client, body(), key="k1").status_code == 201
+    # Replay: one SELECT, no transaction.
+    with django_assert_max_num_queries(authentication + 1):
+        assert post(signed_client, body(), key="k1").status_code == 200
+    with django_assert_max_num_queries(authentication + 1):
+        assert post(signed_client, body()).status_code == 200

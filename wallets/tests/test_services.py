@@ -204,3 +204,9 @@ def test_replay_of_an_inactive_wallet_returns_it_unchanged():
     replay = register()
     assert replay.created is False
     assert replay.wallet.is_active is False
+
+
+def test_user_id_given_as_text_replays_the_same_wallet():
+    first = register(idempotency_key="k1")
+    second = register(user_id=str(first.wallet.user_id), idempotency_key="k1")
+    assert (second.created, second.wallet.pk) == (False, first.wallet.pk)

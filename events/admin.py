@@ -1,0 +1,181 @@
+"""Admin for wallet events: read-only (events are append-only), exact searches, no full counts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from amani.money import amount_format
+from audit.paginator import EstimatedCountPaginator
+from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
+from events.reconciliation import reconciliation_get
+from wallets.models import Provider, Wallet
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Choices from the Provider enum: the default filter would scan the table for distinct values."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Provider.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+class CurrencyFilter(admin.SimpleListFilter):
+    """Currencies seen in the balance buckets (one row per wallet, currency and day, not per event)."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        currencies = BalanceBucket.objects.order_by("currency").values_list("currency", flat=True).distinct()
+        return [(code, code) for code in currencies]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
+@admin.register(WalletEvent)
+class WalletEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "wallet_link",
+        "event_type",
+        "amount",
+        "currency",
+        "provider",
+        "provider_event_id",
+        "occurred_at",
+        "created_at",
+    )
+    list_filter = ("event_type", ProviderFilter, CurrencyFilter)
+    list_select_related = ("wallet",)
+    # A placeholder that shows the search box; get_search_results does exact matches only.
+    search_fields = ("=public_id",)
+    search_help_text = "Exact event id, wallet id, provider event id or idempotency key."
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 100
+    fields = (
+        "public_id",
+        "wallet_link",
+        "provider",
+        "event_type",
+        "amount",
+        "currency",
+        "provider_event_id",
+        "idempotency_key",
+        "metadata",
+        "occurred_at",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
+        # One wallet's history: ix_event_wallet_occurred, in the API's order. Everything: the primary key.
+        return ("-occurred_at", "-id") if request.GET.get("wallet") else ("-id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "\x00" in term:
+            return queryset.none(), False
+        # Each branch is an equality on an index: (provider, provider_event_id) is probed once per
+        # provider; a wallet id is resolved first so the OR stays on this table's indexes.
+        condition = Q(idempotency_key=term) | Q(provider__in=Provider.values, provider_event_id=term)
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            pass
+        else:
+            condition |= Q(public_id=as_uuid)
+            wallet_pk = Wallet.objects.filter(public_id=as_uuid).values_list("pk", flat=True).first()
+            if wallet_pk is not None:
+                condition |= Q(wallet_id=wallet_pk)
+        return queryset.filter(condition), False
+
+    @admin.display(description="Wallet", ordering="wallet__public_id")
+    def wallet_link(self, event: WalletEvent) -> str:
+        url = reverse("admin:wallets_wallet_change", args=[event.wallet_id])
+        return format_html('<a href="{}">{}</a>', url, event.wallet.public_id)
+
+
+@admin.register(ProviderBalanceReport)
+class ProviderBalanceReportAdmin(admin.ModelAdmin):
+    """What providers reported, read-only; the change page shows the wallet and currency's reconciliation."""
+
+    list_display = ("public_id", "wallet_link", "currency", "available", "ledger", "reported_at", "created_at")
+    list_filter = (CurrencyFilter,)
+    list_select_related = ("wallet",)
+    search_fields = ("=public_id",)
+    search_help_text = "Exact report id or wallet id."
+    ordering = ("-reported_at", "-id")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 100
+    fields = (
+        "public_id",
+        "wallet_link",
+        "currency",
+        "available",
+        "ledger",
+        "reported_at",
+        "created_at",
+        "reconciliation",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        try:
+            as_uuid = uuid.UUID(search_term.strip())
+        except ValueError:
+            return (queryset.none(), False) if search_term.strip() else (queryset, False)
+        return queryset.filter(Q(public_id=as_uuid) | Q(wallet__public_id=as_uuid)), False
+
+    @admin.display(description="Wallet")
+    def wallet_link(self, report: ProviderBalanceReport) -> str:
+        url = reverse("admin:wallets_wallet_change", args=[report.wallet_id])
+        return format_html('<a href="{}">{}</a>', url, report.wallet.public_id)
+
+    @admin.display(description="Latest reconciliation (this wallet and currency)")
+    def reconciliation(self, report: ProviderBalanceReport) -> str:
+        result = reconciliation_get(wallet=report.wallet, currency=report.currency)
+        if result is None:
+            return "-"
+        ledger = result.difference_ledger
+        return (
+            f"{result.status} (report of {result.reported_at:%Y-%m-%d %H:%M:%S} UTC): reconstructed available "
+            f"{amount_format(result.reconstructed.available, result.currency)}, ledger "
+            f"{amount_format(result.reconstructed.ledger, result.currency)}; difference available "
+            f"{amount_format(result.difference_available, result.currency)}, ledger "
+            f"{'-' if ledger is None else amount_format(ledger, result.currency)}"
+        )
