@@ -33,6 +33,11 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python scripts/test_database.py -- $(BIN)/pytest $(PYTEST_ARGS)
 
+# Ingestion and listing through gunicorn beside raw psycopg, on a fresh database
+# (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/amani_bench); docs/benchmarks.md.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -38,7 +38,9 @@ def staff_actor(request: HttpRequest) -> Actor:
 
 
 class ApiClientForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in Scope.values], widget=forms.CheckboxSelectMultiple
+    )
 
     class Meta:
         model = ApiClient
@@ -63,7 +65,6 @@ class ApiClientAdmin(admin.ModelAdmin):
     list_display = ["name", "scopes", "is_active", "active_keys", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "keys__key_id"]
-    readonly_fields = ["created_at"]
     inlines = [ApiKeyInline]
     actions = ["issue_keys"]
     change_form_template = "admin/amani/apiclient/change_form.html"
@@ -77,9 +78,12 @@ class ApiClientAdmin(admin.ModelAdmin):
     def active_keys(self, obj: ApiClient) -> int:
         return obj.active_key_count
 
+    def get_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> list[str]:
+        return ["name", "scopes", "is_active", "created_at"] if obj is not None else ["name", "scopes", "is_active"]
+
     def get_readonly_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> list[str]:
         # The name is how callers and the audit trail know a client: fixed once created.
-        return [*self.readonly_fields, "name"] if obj is not None else self.readonly_fields
+        return ["name", "created_at"] if obj is not None else []
 
     def get_inlines(self, request: HttpRequest, obj: ApiClient | None) -> list:
         return self.inlines if obj is not None else []  # the first key comes with the client

@@ -5,7 +5,7 @@ class AmaniConfig(AppConfig):
     """The project package doubles as the app that owns API clients and keys."""
 
     name = "amani"
-    verbose_name = "API clients"
+    verbose_name = "API access"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 REPLICA = "replica"
 
@@ -34,6 +35,15 @@ def reading_from_replica() -> Iterator[None]:
         yield
     finally:
         _replica_reads.reset(token)
+
+
+def read_connection(model: type) -> BaseDatabaseWrapper:
+    """The connection a hand-written (raw SQL) read of `model` uses: the router's choice.
+
+    `django.db.connection` is always "default"; raw reads that should follow
+    `reading_from_replica()` take their cursor from here instead.
+    """
+    return connections[router.db_for_read(model)]
 
 
 def replica_configured() -> bool:

@@ -54,15 +54,20 @@ def signatures_equal(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
+def _split_scheme(header: str) -> tuple[str, str]:
+    """("scheme", "parameters"): the scheme is separated by any run of spaces or tabs."""
+    parts = header.strip().split(None, 1)
+    return (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
+
+
 def uses_scheme(header: str) -> bool:
     """True when the header names this scheme (case-insensitively)."""
-    scheme, _, _ = header.strip().partition(" ")
-    return scheme.lower() == SCHEME.lower()
+    return _split_scheme(header)[0].lower() == SCHEME.lower()
 
 
 def parse_authorization(header: str) -> Credentials:
     """Parse an `HMAC-SHA256 …` header; parameters in any order, `,`-separated."""
-    scheme, _, rest = header.strip().partition(" ")
+    scheme, rest = _split_scheme(header)
     if scheme.lower() != SCHEME.lower():
         raise MalformedCredentials(f"Authorization scheme must be {SCHEME}.")
     params: dict[str, str] = {}

@@ -38,8 +38,10 @@ class CurrencyFilter(admin.SimpleListFilter):
     parameter_name = "currency"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        currencies = BalanceBucket.objects.order_by("currency").values_list("currency", flat=True).distinct()
-        return [(code, code) for code in currencies]
+        currencies = set(BalanceBucket.objects.values_list("currency", flat=True).distinct())
+        if self.value():  # a chosen currency is always applied, even one no bucket holds yet
+            currencies.add(self.value())
+        return [(code, code) for code in sorted(currencies)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(currency=self.value()) if self.value() else queryset

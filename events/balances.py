@@ -15,6 +15,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 
+from amani.routers import read_connection
 from audit.services import Actor, audit_record
 from events.models import BalanceBucket, EventType, WalletEvent
 from wallets.models import Wallet
@@ -188,7 +189,7 @@ def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None 
         f"SELECT r.currency, r.ledger, r.held, r.event_count, r.last_event_at FROM ({target}) t "  # noqa: S608
         f"CROSS JOIN LATERAL ({balance_lateral_sql(by_currency=currency is not None)}) r ORDER BY r.currency"
     )
-    with connection.cursor() as cursor:
+    with read_connection(BalanceBucket).cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [
@@ -245,7 +246,8 @@ def balance_buckets_verify(*, wallet: Wallet | None = None) -> Iterator[BucketMi
     """
     sql = _recomputation_sql(one_wallet=wallet is not None)
     params = [wallet.pk, wallet.pk] if wallet is not None else []
-    with connection.cursor() as cursor:
+    # A server-side cursor: the rows stream, however many there are.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(1000):
             for row in rows:

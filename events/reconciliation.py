@@ -18,6 +18,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 
+from amani.routers import read_connection
 from audit.services import Actor, audit_record
 from events.balances import CurrencyBalance, balance_lateral_sql
 from events.models import ProviderBalanceReport
@@ -146,7 +147,7 @@ def _reconciliation(wallet_id: UUID, row: tuple) -> Reconciliation:
 def reconciliation_get(*, wallet: Wallet, currency: str) -> Reconciliation | None:
     """The wallet's latest report in `currency` against the balance as of its `reported_at`; None without a report."""
     sql = reconciliation_sql(wallet_condition="p.wallet_id = %s", by_currency=True)
-    with connection.cursor() as cursor:
+    with read_connection(ProviderBalanceReport).cursor() as cursor:
         cursor.execute(sql, [wallet.pk, currency])
         row = cursor.fetchone()
     return None if row is None else _reconciliation(wallet.public_id, row)
@@ -164,7 +165,8 @@ def reconciliation_list(*, status: str | None = None) -> Iterator[Reconciliation
         sql += " WHERE s.status = %s"
         params.append(status)
     sql += " ORDER BY w.public_id, s.currency"
-    with connection.cursor() as cursor:
+    # A server-side cursor: the rows stream, however many there are.
+    with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(1000):
             yield from (_reconciliation(row[0], row[1:]) for row in rows)

@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--key-id")
     parser.add_argument("--secret")
+    parser.add_argument("--full", action="store_true", help="also ingest an event and read it back and the balance")
     args = parser.parse_args()
     if not (args.key_id and args.secret):
         credentials = json.load(sys.stdin)  # create_api_client --json
@@ -55,7 +56,24 @@ def main() -> int:
         "POST /api/v1/wallets (signed)", session.post(f"{base}/api/v1/wallets", json=wallet, timeout=timeout), 201
     )
     if created.get("id"):
-        check("GET /api/v1/wallets/{id}", session.get(f"{base}/api/v1/wallets/{created['id']}", timeout=timeout), 200)
+        wallet_url = f"{base}/api/v1/wallets/{created['id']}"
+        check("GET /api/v1/wallets/{id}", session.get(wallet_url, timeout=timeout), 200)
+        if args.full:
+            event = {
+                "event_type": "deposit",
+                "amount": "1500.00",
+                "currency": "NGN",
+                "provider_event_id": f"smoke_evt_{uuid.uuid4().hex}",
+                "occurred_at": "2026-11-20T14:02:18Z",
+            }
+            check(
+                "POST .../events/ingest", session.post(f"{wallet_url}/events/ingest", json=event, timeout=timeout), 201
+            )
+            check("GET .../events", session.get(f"{wallet_url}/events", timeout=timeout), 200)
+            balance = check("GET .../balance", session.get(f"{wallet_url}/balance", timeout=timeout), 200)
+            ledgers = [entry.get("ledger") for entry in balance.get("balances", [])]
+            if "balances" in balance and ledgers != ["1500.00"]:
+                failures.append(f"balance: expected one NGN ledger of 1500.00, got {balance}")
 
     # The very same signed request twice: the nonce is spent after the first one.
     prepared = session.prepare_request(requests.Request("GET", f"{base}/api/v1/wallets?limit=1"))

@@ -78,6 +78,12 @@ def test_scheme_name_is_case_insensitive_and_parameters_come_in_any_order(issued
     assert get(ECHO, reordered).status_code == 200
 
 
+def test_scheme_may_be_followed_by_a_tab_or_several_spaces(issued):
+    header = header_for(issued)
+    assert get(ECHO, header.replace("HMAC-SHA256 ", "HMAC-SHA256\t", 1)).status_code == 200
+    assert get(ECHO, header_for(issued).replace("HMAC-SHA256 ", "HMAC-SHA256   ", 1)).status_code == 200
+
+
 @pytest.mark.parametrize(
     "mangle",
     [

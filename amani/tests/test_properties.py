@@ -33,7 +33,7 @@ def _sign(secret: str, parts: dict) -> str:
     return signing.signature(secret, signing.string_to_sign(**parts))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(key_id=key_ids, secret=secrets_, parts=request_parts)
 def test_header_round_trips_and_verifies(key_id, secret, parts):
     header = signing.authorization_header(key_id=key_id, secret=secret, **parts)
@@ -43,7 +43,7 @@ def test_header_round_trips_and_verifies(key_id, secret, parts):
     assert signing.signatures_equal(_sign(secret, parts), credentials.signature)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(key_id=key_ids, parts=request_parts, order=st.permutations(range(4)), data=st.data())
 def test_parameters_parse_in_any_order_with_any_scheme_case(key_id, parts, order, data):
     header = signing.authorization_header(key_id=key_id, secret="s3cret", **parts)
@@ -61,7 +61,7 @@ def _flip_one_byte(value: bytes, data) -> bytes:
     return value[:index] + bytes([replacement]) + value[index + 1 :]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     secret=secrets_,
     parts=request_parts,
@@ -146,7 +146,7 @@ amount_like = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(code=st.sampled_from(CURRENCIES), text=amount_like, signed=st.booleans())
 def test_accepts_exactly_the_contract_regex(code, text, signed):
     exponent = iso4217.Currency(code).exponent

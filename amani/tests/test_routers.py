@@ -106,6 +106,32 @@ def test_context_does_not_leak_into_other_threads(replica_alias):
     assert seen == [DEFAULT_DB_ALIAS]
 
 
+@both_aliases
+def test_listing_and_balance_views_read_from_the_replica(replica_alias, signed_client):
+    wallet = _wallet()
+    with (
+        CaptureQueriesContext(replica_alias) as on_replica,
+        CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_default,
+    ):
+        listing = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/events")
+        balance = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/balance")
+        reconciliation = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/reconciliation?currency=NGN")
+    assert reconciliation.status_code == 404, reconciliation.content
+    assert listing.status_code == 200, listing.content
+    assert listing.json() == {"results": [], "next_cursor": None}
+    assert balance.status_code == 200, balance.content
+    replica_sql = " ".join(query["sql"] for query in on_replica.captured_queries)
+    default_sql = " ".join(query["sql"] for query in on_default.captured_queries)
+    assert "events_walletevent" in replica_sql
+    assert "wallets_wallet" in replica_sql
+    assert "events_providerbalancereport" in replica_sql
+    assert "events_walletevent" not in default_sql
+    assert "events_providerbalancereport" not in default_sql
+    # Authentication (key lookup, nonce) stays on the primary.
+    assert "amani_apinonce" in default_sql
+    assert "amani_apinonce" not in replica_sql
+
+
 @pytest.mark.django_db
 def test_without_a_replica_alias_reads_stay_on_default():
     replica = connections.settings.pop(REPLICA)

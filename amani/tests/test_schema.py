@@ -19,6 +19,14 @@ def test_schema_needs_no_credentials_and_is_valid_openapi_3(db):
     schema = fetch_schema()
     assert schema["openapi"].startswith("3.")
     validate_schema(schema)  # raises on an invalid document
+    assert "/api/v1/schema" not in schema["paths"] and "/api/v1/docs" not in schema["paths"]
+    # Every API operation is signed.
+    operations = [op for item in schema["paths"].values() for op in item.values() if isinstance(op, dict)]
+    assert operations
+    assert all(op.get("security") == [{"HmacSignature": []}] for op in operations), [
+        op["operationId"] for op in operations if op.get("security") != [{"HmacSignature": []}]
+    ]
+    assert schema["components"]["securitySchemes"]["HmacSignature"]["type"] == "apiKey"
 
 
 def test_schema_is_also_served_as_yaml(db):

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from amani.api.errors import NotFound
 from amani.api.views import ApiView
 from amani.money import MoneyError, amount_format, amount_parse, currency_exponent
+from amani.routers import reading_from_replica
 from events.balances import CurrencyBalance, wallet_balances
 from events.models import ProviderBalanceReport
 from events.reconciliation import Reconciliation, provider_balance_record, reconciliation_get
@@ -177,6 +178,7 @@ class WalletBalanceView(ApiView):
             },
         ),
     )
+    @reading_from_replica()
     def get(self, request: Request, wallet_id: UUID) -> Response:
         wallet = wallet_get(public_id=wallet_id)
         query = BalanceQuery(data=request.query_params.dict())
@@ -251,6 +253,7 @@ class ReconciliationView(ApiView):
             },
         ),
     )
+    @reading_from_replica()
     def get(self, request: Request, wallet_id: UUID) -> Response:
         wallet = wallet_get(public_id=wallet_id)
         query = ReconciliationQuery(data=request.query_params.dict())

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from amani.api.views import ApiView
+from amani.routers import reading_from_replica
 from events.api.serializers import (
     EventBatchResultSerializer,
     EventBatchSerializer,
@@ -127,6 +128,7 @@ class WalletEventListView(ApiView):
             **AUTH_ERRORS,
         },
     )
+    @reading_from_replica()
     def get(self, request: Request, wallet_id: UUID) -> Response:
         wallet = wallet_get(public_id=wallet_id)
         params = EventListParams(data={name: value for name, value in request.query_params.items() if value != ""})

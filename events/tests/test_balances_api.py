@@ -157,3 +157,13 @@ def test_nanosecond_as_of_is_kept_to_the_microsecond(signed_client, wallet):
     body = signed_client.get(url(wallet, "as_of=2026-11-03T14:00:00.123456789Z")).json()
     assert body["as_of"] == "2026-11-03T14:00:00.123456Z"
     assert body["balances"][1]["event_count"] == 6
+
+
+def test_post_to_balance_is_405(signed_client, wallet):
+    response = signed_client.post(url(wallet), {})
+    assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+def test_get_provider_balances_is_405(signed_client, wallet):
+    response = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/provider-balances")
+    assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")

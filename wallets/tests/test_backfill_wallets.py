@@ -195,7 +195,7 @@ def test_killed_mid_run_then_rerun_ends_exact(tmp_path):
     process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while Wallet.objects.count() < 200 and time.monotonic() < deadline and process.poll() is None:
+        while Wallet.objects.count() < 100 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
     finally:

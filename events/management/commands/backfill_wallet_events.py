@@ -30,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from tqdm import tqdm
 
+from amani import metrics
 from amani.api.errors import DomainError, NotFound
 from audit.services import Actor, audit_record
 from events.models import WalletEvent
@@ -440,6 +441,8 @@ class Command(BaseCommand):
                 counts.duplicate += 1
         for line_no, reason in sorted(rejected):
             self._report(f"line {line_no}: {reason}")
+        if not self.dry_run:
+            metrics.event_batch_observe(summary={name: getattr(counts, name) for name in STATUSES})
         return counts
 
     def _report(self, message: str) -> None:
