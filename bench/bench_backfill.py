@@ -179,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--wallets", type=int, default=1_000)
-    parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--file", type=Path, help="Reuse or keep the export at this path.")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", DEFAULT_URL)

@@ -339,6 +339,8 @@ def event_rows_store(
     """
     if not rows:
         return []
+    for row in rows:  # a deadlock retry runs this again: forget what the aborted attempt assigned
+        row.id = None
     decisions = _decide(rows, (insert or _insert_values)(rows))
     balance_buckets_apply(events=[d.event for d in decisions if d.status == CREATED])
     return decisions

@@ -10,6 +10,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from amani.api.serializers import ErrorEnvelopeSerializer
 from amani.api.views import ApiView
 from amani.routers import reading_from_replica
 from events.api.serializers import (
@@ -25,7 +26,6 @@ from events.api.serializers import (
 from events.selectors import wallet_event_list
 from events.services import event_ingest, event_ingest_batch
 from events.validation import EventInvalid, event_parse
-from wallets.api.serializers import ErrorEnvelopeSerializer
 from wallets.selectors import wallet_get
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"

@@ -241,3 +241,18 @@ def test_event_id_in_file_becomes_the_id(tmp_path):
     path = write_jsonl(tmp_path / "ids.jsonl", [record(wallet, None, event_id=str(event_id))])
     assert run(str(path))[0] == 0
     assert WalletEvent.objects.get().public_id == event_id
+
+
+def test_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
+    wallet = WalletFactory()
+    for name, content in (
+        ("bom.jsonl", json.dumps(record(wallet, "bom_j")) + "\n"),
+        (
+            "bom.csv",
+            f"wallet_id,event_type,amount,currency,occurred_at,provider_event_id\n"
+            f"{wallet.public_id},deposit,1.00,NGN,2026-11-20T10:00:00Z,bom_c\n",
+        ),
+    ):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + content.encode())
+        assert run(str(path))[:2] == (0, "read=1 created=1 duplicate=0 conflict=0 invalid=0\n")

@@ -159,17 +159,3 @@ class WalletListParams(PageParams):
 class WalletPageSerializer(serializers.Serializer):
     results = WalletSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="On validation_error only: each offending field (or header) and its messages.",
-    )
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()

@@ -14,10 +14,10 @@ from rest_framework.response import Response
 
 from amani.api.errors import validation_fields
 from amani.api.pagination import keyset_page
+from amani.api.serializers import ErrorEnvelopeSerializer
 from amani.api.views import ApiView
 from wallets.api.serializers import (
     IDEMPOTENCY_KEY_RE,
-    ErrorEnvelopeSerializer,
     WalletListParams,
     WalletPageSerializer,
     WalletRegisterSerializer,

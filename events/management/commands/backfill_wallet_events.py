@@ -217,6 +217,8 @@ class Command(BaseCommand):
     def _jsonl(self, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         for line_no, raw in enumerate(stream, 1):
             self.bar.update(1)
+            if line_no == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
             if not raw.strip():
                 continue
             try:
