@@ -173,6 +173,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ["key_id", "client", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = ["key_id", "client", "created_at", "revoked_at", "last_used_at"]
     actions = ["revoke_keys"]
+    change_form_template = "admin/amani/apikey/change_form.html"
+
+    def get_urls(self) -> list:
+        info = self.model._meta.app_label, self.model._meta.model_name
+        view = self.admin_site.admin_view(require_POST(self.revoke_view))
+        return [path("<path:object_id>/revoke/", view, name="{}_{}_revoke".format(*info)), *super().get_urls()]
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        key = get_object_or_404(ApiKey.objects.select_related("client"), pk=object_id)
+        if not self.has_change_permission(request, key):
+            raise PermissionDenied
+        if key.revoked_at is None:
+            api_key_revoke(key=key, actor=staff_actor(request))
+            self.message_user(request, f"Revoked key {key.key_id}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:amani_apikey_change", args=[key.pk]))
 
     @admin.display(description="status")
     def status(self, obj: ApiKey) -> str:

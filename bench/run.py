@@ -196,6 +196,23 @@ def pgbouncer_start(database_url: str, logdir: Path) -> tuple[subprocess.Popen, 
     raise SystemExit(f"PgBouncer did not start; see {logdir / 'pgbouncer.log'}")
 
 
+def machine_summary(database_url: str) -> str:
+    """Cores, memory, PostgreSQL and Python versions, and how busy the machine already is."""
+    with open("/proc/meminfo") as handle:
+        memory_kib = int(handle.readline().split()[1])
+    with psycopg.connect(database_url) as conn:
+        server = conn.execute("SHOW server_version").fetchone()[0]
+        durability = ", ".join(
+            f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
+            for name in ("synchronous_commit", "fsync", "shared_buffers")
+        )
+    load = os.getloadavg()
+    return (
+        f"machine: {os.cpu_count()} cores, {memory_kib / 1048576:.1f} GiB; PostgreSQL {server} ({durability}); "
+        f"Python {sys.version.split()[0]}; load average before the run {load[0]:.2f} (1 min), {load[1]:.2f} (5 min)"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -416,13 +433,18 @@ class Bench:
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
     """The side-by-side table, then each ratio against its target."""
     print()
-    print(f"{'measurement':<34} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'gen':>5} {'app':>5} {'pg':>5}")
+    header = f"{'measurement':<34} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"{header} {'gen':>5} {'app':>5} {'pg':>5} {'all':>5}")
     for name, row in rows.items():
         rate = f"{row['events_per_s']:,.0f}" if "events_per_s" in row else "-"
-        cores = [f"{row[k]:.2f}" if k in row else "-" for k in ("generator_cores", "server_cores", "postgres_cores")]
+        kinds = ("generator_cores", "server_cores", "postgres_cores", "machine_cores")
+        cores = [f"{row[k]:.2f}" if k in row else "-" for k in kinds]
         latency = f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
-        print(f"{name:<34} {rate:>10} {latency} {cores[0]:>5} {cores[1]:>5} {cores[2]:>5}")
-    print("(gen/app/pg: CPU cores used on average by the load generator, gunicorn, PostgreSQL; 2 cores in all)")
+        print(f"{name:<34} {rate:>10} {latency} {cores[0]:>5} {cores[1]:>5} {cores[2]:>5} {cores[3]:>5}")
+    print(
+        f"(cores busy on average: gen = load generator, app = gunicorn, pg = every PostgreSQL process, "
+        f"all = the whole machine of {os.cpu_count()}; all - gen - app - pg = other programs)"
+    )
     print()
     raw, new, dup = rows["1 raw insert"], rows["2 http ingest (new)"], rows["3 http ingest (duplicate)"]
     raw_many, batch = rows["4r raw executemany"], rows["4 http batch"]
@@ -504,8 +526,9 @@ def main(argv: list[str] | None = None) -> int:
     env = server_env(args.database_url)
     if args.profile:
         env["BENCH_PROFILE_DIR"] = str(logdir)
-    log(f"machine: {os.cpu_count()} cores; database {args.database_url}; logs in {logdir}")
     database_recreate(args.database_url)
+    print(machine_summary(args.database_url), flush=True)
+    log(f"database {args.database_url}; logs in {logdir}")
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     output = subprocess.run(
         [PYTHON, "-m", "bench.prepare", str(max(args.clients, args.batch_clients)), str(args.wallets)],

@@ -18,6 +18,7 @@ Every path decides the same way (API.md, "Wallet transaction events"):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -190,31 +191,67 @@ T = TypeVar("T")
 InsertedKey = tuple[int, uuid.UUID, str, str | None, str | None]
 
 
-def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
-    """One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING, rows in order."""
-    meta = WalletEvent._meta
-    prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in _INSERT_COLUMNS]
-    params: list[object] = []
-    for row in rows:
-        values = (
-            row.public_id,
-            row.wallet_id,
-            row.provider,
-            row.event_type,
-            row.amount,
-            row.currency,
-            row.provider_event_id,
-            row.idempotency_key,
-            row.metadata,
-            row.occurred_at,
-            row.created_at,
-        )
-        params.extend(field.get_db_prep_save(value, connection) for field, value in zip(prep, values, strict=True))
-    placeholder = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
-    sql = (
-        f"INSERT INTO {meta.db_table} ({', '.join(_INSERT_COLUMNS)}) "  # noqa: S608 (names only)
-        f"VALUES {', '.join([placeholder] * len(rows))} ON CONFLICT DO NOTHING {INSERT_RETURNING}"
+# PostgreSQL array types of _INSERT_COLUMNS, in order.
+_ARRAY_TYPES = (
+    "uuid",
+    "bigint",
+    "text",
+    "text",
+    "numeric",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "timestamptz",
+    "timestamptz",
+)
+
+
+def _row_values(row: EventRow) -> tuple[object, ...]:
+    return (
+        row.public_id,
+        row.wallet_id,
+        row.provider,
+        row.event_type,
+        row.amount,
+        row.currency,
+        row.provider_event_id,
+        row.idempotency_key,
+        row.metadata,
+        row.occurred_at,
+        row.created_at,
     )
+
+
+def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
+    """One INSERT … ON CONFLICT DO NOTHING RETURNING for all rows, in order.
+
+    On PostgreSQL the rows travel as one array per column (unnest … WITH ORDINALITY,
+    ORDER BY the ordinal): 11 parameters whatever the batch size, instead of a VALUES
+    list of 11,000 placeholders that costs more to build and parse than to insert.
+    """
+    meta = WalletEvent._meta
+    columns = ", ".join(_INSERT_COLUMNS)
+    head = f"INSERT INTO {meta.db_table} ({columns}) "
+    tail = f" ON CONFLICT DO NOTHING {INSERT_RETURNING}"
+    if connection.vendor == "postgresql":
+        arrays: list[list[object]] = [[] for _ in _INSERT_COLUMNS]
+        for row in rows:
+            for array, value in zip(arrays, _row_values(row), strict=True):
+                array.append(value)
+        arrays[8] = [json.dumps(metadata) for metadata in arrays[8]]
+        casts = ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
+        sql = f"{head}SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord{tail}"  # noqa: S608
+        params: list[object] = arrays
+    else:
+        prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in _INSERT_COLUMNS]
+        params = [
+            field.get_db_prep_save(value, connection)
+            for row in rows
+            for field, value in zip(prep, _row_values(row), strict=True)
+        ]
+        placeholder = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+        sql = f"{head}VALUES {', '.join([placeholder] * len(rows))}{tail}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -118,6 +118,24 @@ def test_revoke_action_revokes_keys_through_the_audited_service(admin_client, ex
     assert AuditRecord.objects.filter(action="revoke_api_key", resource_id=issued.key_id, actor_type="staff").exists()
 
 
+def test_revoke_button_on_the_key_page_revokes_it(admin_client, existing):
+    _, issued = existing
+    page = admin_client.get(reverse("admin:amani_apikey_change", args=[issued.key.pk])).content.decode()
+    revoke_url = reverse("admin:amani_apikey_revoke", args=[issued.key.pk])
+    assert revoke_url in page
+    assert admin_client.get(revoke_url).status_code == 405
+    response = admin_client.post(revoke_url, follow=True)
+    assert f"Revoked key {issued.key_id}." in response.content.decode()
+    assert revoke_url not in response.content.decode()  # no button once revoked
+    issued.key.refresh_from_db()
+    assert issued.key.revoked_at is not None
+    assert (
+        AuditRecord.objects.filter(action="revoke_api_key", resource_id=issued.key_id, actor_type="staff").count() == 1
+    )
+    admin_client.post(revoke_url)  # revoking again changes nothing
+    assert AuditRecord.objects.filter(action="revoke_api_key", resource_id=issued.key_id).count() == 1
+
+
 def test_changing_scopes_and_deactivating_a_client_is_audited(admin_client, existing):
     client, _ = existing
     response = admin_client.post(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -19,6 +23,7 @@ from amani.models import ApiKey, ApiNonce
 pytestmark = [pytest.mark.urls("amani.tests.urls")]
 
 ECHO = "/api/v1/test/echo"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def header_for(issued, *, method="GET", path=ECHO, query="", body=b"", ts=None, nonce=None, secret=None) -> str:
@@ -341,3 +346,50 @@ def test_one_signed_request_raced_on_separate_connections_succeeds_exactly_once(
     assert sorted(statuses) == [200] + [401] * (racers - 1)
     assert codes == ["replayed_nonce"] * (racers - 1)
     assert ApiNonce.objects.filter(key_id=issued.key_id).count() == 1
+
+
+REPLAY_CHILD = """
+import sys, time
+import django
+from django.conf import settings
+django.setup()
+settings.ROOT_URLCONF = "amani.tests.urls"
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+start_at, header = float(sys.argv[1]), sys.argv[2]
+time.sleep(max(0.0, start_at - time.time()))
+response = Client().get("/api/v1/test/echo", headers={"Authorization": header})
+code = response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
+print(response.status_code, code)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_signed_request_sent_from_separate_processes_succeeds_exactly_once(make_api_key):
+    issued = make_api_key(["wallets:read"])
+    header = header_for(issued)
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "amani.settings.test",
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
+            f"{database['PORT'] or 5432}/{database['NAME']}"
+        ),
+    }
+    start_at = time.time() + 3  # every process sends at the same instant, after its start-up
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", REPLAY_CHILD, str(start_at), header],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=60) for process in processes]
+    answers = sorted(stdout.strip() for stdout, _ in outputs)
+    assert answers == ["200", "401 replayed_nonce", "401 replayed_nonce", "401 replayed_nonce"], outputs

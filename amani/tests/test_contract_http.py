@@ -2,7 +2,8 @@
 
 One gunicorn (two sync workers, DEBUG off) per module serves the test database; the
 tests talk to it only over HTTP, as the acceptance client does. Keys are created
-directly in the database (the admin's job), and the app tables are truncated at the end.
+directly in the database (the admin's job). Tests are transactional: what they
+write is committed, so gunicorn sees it, and flushed after each test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
-from django.apps import apps
+from django.conf import settings
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,6 +63,8 @@ EVENT_FIELDS = {
 }
 BALANCE_FIELDS = {"currency", "ledger", "held", "available", "event_count", "last_event_at"}
 
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 # --------------------------------------------------------------------------- server
 
@@ -83,13 +86,14 @@ def _database_url(params: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str]:
+def base_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
     """gunicorn serving the test database in production mode, as `make run` would."""
     port = _free_port()
     env = {
         **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
         "DATABASE_URL": _database_url(connection.settings_dict),
-        "SECRET_KEY": "contract-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        # The same key as the test process: API secrets are encrypted with a key derived from it.
+        "SECRET_KEY": settings.SECRET_KEY,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
@@ -122,34 +126,25 @@ def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[s
     finally:
         server.terminate()
         server.wait(30)
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            tables = [
-                model._meta.db_table
-                for label in ("amani", "wallets", "events", "audit")
-                for model in apps.get_app_config(label).get_models()
-                if model._meta.managed
-            ]
-            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
 
-@pytest.fixture(scope="module")
-def new_key(django_db_blocker):
+@pytest.fixture
+def new_key(transactional_db):
     """Factory: a fresh client with one active key and these scopes."""
 
     def make(scopes: list[str] | None = None) -> Creds:
-        with django_db_blocker.unblock():
-            _, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes or ALL_SCOPES)
+        _, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes or ALL_SCOPES)
         return Creds(issued.key_id, issued.secret)
 
     return make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def key(base_url, new_key) -> Creds:
     return new_key()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(base_url, key) -> Api:
     return Api(base_url, key)
 
@@ -280,10 +275,9 @@ def test_unknown_key_id(base_url):
     auth_error(http_get(f"{base_url}/api/v1/wallets", headers={"Authorization": header}), "unknown_key")
 
 
-def test_revoked_key(base_url, new_key, django_db_blocker):
+def test_revoked_key(base_url, new_key):
     issued = new_key()
-    with django_db_blocker.unblock():
-        api_key_revoke(key=ApiKey.objects.get(key_id=issued.key_id))
+    api_key_revoke(key=ApiKey.objects.get(key_id=issued.key_id))
     response = http_get(f"{base_url}/api/v1/wallets", auth=HmacAuth(issued.key_id, issued.secret))
     auth_error(response, "revoked_key")
 
@@ -372,10 +366,9 @@ def test_signature_is_hmac_of_the_documented_string(base_url, key):
     assert response.status_code == 200, response.text
 
 
-def test_rotation_several_active_keys_of_one_client(base_url, django_db_blocker):
-    with django_db_blocker.unblock():
-        client, first = api_client_create(name=f"rotating-{uuid.uuid4().hex[:8]}", scopes=["wallets:read"])
-        second = api_key_create(client=client)
+def test_rotation_several_active_keys_of_one_client(base_url, transactional_db):
+    client, first = api_client_create(name=f"rotating-{uuid.uuid4().hex[:8]}", scopes=["wallets:read"])
+    second = api_key_create(client=client)
     for issued in (Creds(first.key_id, first.secret), Creds(second.key_id, second.secret)):
         assert http_get(f"{base_url}/api/v1/wallets", auth=HmacAuth(issued.key_id, issued.secret)).status_code == 200
 
@@ -1155,7 +1148,8 @@ def _manage(args: list[str], stdin: bytes, database_url: str) -> subprocess.Comp
     env = {
         **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "contract-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        # The same key as the test process: API secrets are encrypted with a key derived from it.
+        "SECRET_KEY": settings.SECRET_KEY,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
     }

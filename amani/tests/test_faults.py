@@ -19,6 +19,7 @@ from django.db import connection, connections
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
+from amani.tests.servers import gunicorn_server
 from audit.models import AuditRecord
 from events.balances import balance_buckets_verify
 from events.models import BalanceBucket, WalletEvent
@@ -179,3 +180,105 @@ def test_database_unreachable_is_503_then_recovers(live_server, wallet_and_auth)
     assert health.json() == {"status": "ok", "database": "ok"}
     assert post(session, api_url, ingest_body(1)).status_code == 201
     assert WalletEvent.objects.filter(wallet=wallet).count() == 1
+
+
+def test_killed_persistent_connections_under_gunicorn(tmp_path, wallet_and_auth):
+    """Production settings (persistent connections with health checks), two gunicorn workers,
+    single and batch ingests: a killed idle connection costs nothing, a killed busy one a 503;
+    a batch is all or nothing."""
+    wallet, auth = wallet_and_auth
+    connection.close()
+    answers: dict[tuple[str, int], int] = {}
+    unexpected: list[str] = []
+    lock = threading.Lock()
+
+    with gunicorn_server(workers=2, metrics_dir=tmp_path) as base:
+        ingest_url = f"{base}/api/v1/wallets/{wallet.public_id}/events/ingest"
+        batch_url = f"{base}/api/v1/events/batch"
+        session = requests.Session()
+        session.auth = auth
+        for _ in range(6):  # every worker now holds a persistent connection
+            assert session.get(f"{base}/api/v1/wallets/{wallet.public_id}", timeout=10).status_code == 200
+
+        # Idle connections killed: the next requests reconnect (CONN_HEALTH_CHECKS), no error at all.
+        with psycopg_connect() as conn:
+            idle_killed = conn.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            ).fetchone()[0]
+        assert idle_killed >= 1
+        fresh = requests.Session()
+        fresh.auth = auth
+        assert [
+            fresh.get(
+                f"{base}/api/v1/wallets/{wallet.public_id}", timeout=10, headers={"Connection": "close"}
+            ).status_code
+            for _ in range(6)
+        ] == [200] * 6
+
+        def batch_body(n: int) -> dict:
+            return {
+                "events": [dict(ingest_body(10_000 + n * 5 + i), wallet_id=str(wallet.public_id)) for i in range(5)]
+            }
+
+        def burst(kind: str, thread_index: int) -> None:
+            own = requests.Session()
+            own.auth = auth
+            for i in range(INGESTS_PER_THREAD):
+                n = thread_index * INGESTS_PER_THREAD + i + 1
+                if kind == "single":
+                    response = post(own, ingest_url, ingest_body(n))
+                    ok = response.status_code in (200, 201)
+                else:
+                    response = post(own, batch_url, batch_body(n))
+                    ok = response.status_code == 200 and response.json()["summary"]["invalid"] == 0
+                with lock:
+                    answers[(kind, n)] = response.status_code
+                if response.status_code == 503:
+                    assert_503_envelope(response)
+                elif not ok:
+                    unexpected.append(f"{kind} {n}: {response.status_code} {response.text[:300]}")
+
+        killer = Killer(interval=0.15)
+        killer.start()
+        workers = [threading.Thread(target=burst, args=("single", t)) for t in range(3)]
+        workers += [threading.Thread(target=burst, args=("batch", t)) for t in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(180)
+        killer.stop.set()
+        killer.join(10)
+        statuses = Counter(answers.values())
+        print(f"faults (gunicorn): {idle_killed} idle + {killer.killed} busy connections killed; {dict(statuses)}")
+        assert unexpected == []
+        assert statuses[503] > 0, "no request was hit by a kill: the test proved nothing"
+
+        # A batch is one transaction: all five items or none.
+        stored = set(WalletEvent.objects.filter(wallet=wallet).values_list("provider_event_id", flat=True))
+        for (kind, n), status in answers.items():
+            if kind == "batch":
+                present = sum(f"fault_evt_{10_000 + n * 5 + i}" in stored for i in range(5))
+                assert present in (0, 5), f"batch {n} half written"
+                if status == 200:
+                    assert present == 5
+            elif status == 201:
+                assert f"fault_evt_{n}" in stored
+        assert list(balance_buckets_verify(wallet=wallet)) == []
+
+        # Recovery without a restart: everything refused goes through when sent again.
+        for (kind, n), status in sorted(answers.items()):
+            if status == 503:
+                body = ingest_body(n) if kind == "single" else batch_body(n)
+                response = post(session, ingest_url if kind == "single" else batch_url, body)
+                assert response.status_code in (200, 201), response.text
+
+    expected = 3 * INGESTS_PER_THREAD + 3 * INGESTS_PER_THREAD * 5
+    rows_lost = expected - WalletEvent.objects.filter(wallet=wallet).count()
+    print(f"faults (gunicorn): rows lost {rows_lost}")
+    assert rows_lost == 0
+    events = WalletEvent.objects.filter(wallet=wallet)
+    audited = set(AuditRecord.objects.filter(action="ingest_event").values_list("resource_id", flat=True))
+    assert audited == {str(public_id) for public_id in events.values_list("public_id", flat=True)}
+    assert sum(b.event_count for b in BalanceBucket.objects.filter(wallet=wallet)) == expected
+    assert list(balance_buckets_verify(wallet=wallet)) == []

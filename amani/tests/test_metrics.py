@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,9 +15,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from amani import metrics
+from amani.tests.servers import REPO, gunicorn_server
 from wallets.models import Wallet
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def sample(name: str, **labels: str) -> float:
@@ -155,57 +151,19 @@ def test_multiprocess_mode_merges_every_process(tmp_path):
     assert values[("amani_auth_failures_total", (("code", "bad_signature"),))] == 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_metrics_add_up_every_gunicorn_worker(tmp_path):
     """Three gunicorn workers (gunicorn.conf.py's hooks) serve 60 requests; any worker's
     /metrics reports all 60, and the directory is fresh for each start."""
-    params = connection.settings_dict
-    port = free_port()
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"stale file of an earlier run")
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-        "DATABASE_URL": f"postgres://{params['USER']}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
-        f"{params['NAME']}",
-        "SECRET_KEY": "gunicorn-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "LOG_LEVEL": "WARNING",
-    }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen(
-        [str(gunicorn), "amani.wsgi:application", "--config", "gunicorn.conf.py"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/metrics", timeout=5)  # not counted under /healthz
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn_server(workers=3, metrics_dir=metrics_dir) as base:
         assert not (metrics_dir / "counter_99999.db").exists()
         labels = {"route": "/healthz", "method": "GET", "status": "2xx"}
         for _ in range(60):  # a fresh connection each, so the requests spread over the workers
             assert requests.get(f"{base}/healthz", timeout=5, headers={"Connection": "close"}).status_code == 200
-        worker_files = {p.name for p in metrics_dir.glob("histogram_*.db")}
-        assert len(worker_files) >= 2, "the requests did not reach several workers"
+        assert len(list(metrics_dir.glob("histogram_*.db"))) >= 2, "the requests did not reach several workers"
         for _ in range(3):
             text = requests.get(f"{base}/metrics", timeout=5, headers={"Connection": "close"}).text
             counts = [
@@ -215,9 +173,6 @@ def test_metrics_add_up_every_gunicorn_worker(tmp_path):
                 if s.name == "amani_http_request_duration_seconds_count" and s.labels == labels
             ]
             assert counts == [60.0]
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def event(n: int, **overrides) -> dict:

@@ -1,0 +1,66 @@
+"""A real gunicorn (gunicorn.conf.py, production settings) on the test database, for tests
+that need several worker processes or persistent database connections."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_server(*, workers: int, metrics_dir: Path, **extra_env: str) -> Iterator[str]:
+    """Start gunicorn on the test database; yield its base URL once it answers."""
+    params = connection.settings_dict
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DATABASE_URL": f"postgres://{params['USER']}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
+        f"{params['NAME']}",
+        "SECRET_KEY": "gunicorn-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "amani.wsgi:application", "--config", "gunicorn.conf.py"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(metrics_dir.parent / "gunicorn.log").open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/metrics", timeout=5)
+                break
+            except requests.RequestException:
+                assert server.poll() is None, "gunicorn exited"
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
