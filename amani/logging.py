@@ -32,7 +32,9 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = _request_id.get()
+            # django.request logs a 500 after the middleware has returned, passing the request.
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", "") or _request_id.get()
         return True
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from django.conf import settings
 from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,9 @@ def gunicorn_server(*, workers: int, metrics_dir: Path, **extra_env: str) -> Ite
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
         "DATABASE_URL": f"postgres://{params['USER']}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
         f"{params['NAME']}",
-        "SECRET_KEY": "gunicorn-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        # The test settings' key: API secrets stored by the tests are encrypted with it.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "API_SECRET_ENCRYPTION_KEY": settings.API_SECRET_ENCRYPTION_KEY,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
