@@ -31,6 +31,8 @@ run: $(VENV)/.run-installed
 
 # PostgreSQL: DATABASE_URL, else 127.0.0.1:5432 (user postgres), else a throwaway cluster.
 test: $(VENV)/.dev-installed
+	@# The admin browser tests drive Debian's headless Chromium; installed here when missing (root only).
+	@bash scripts/ensure_chromium.sh || echo "warning: Chromium missing, the browser tests will fail" >&2
 	$(BIN)/python scripts/test_database.py -- $(BIN)/pytest $(PYTEST_ARGS)
 
 # Ingestion and listing through gunicorn beside raw psycopg, on a fresh database

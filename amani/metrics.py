@@ -20,8 +20,10 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from amani.api.errors import error_response
 
 REGISTRATION_OUTCOMES = ("created", "replayed", "conflict", "error")
 INGESTION_OUTCOMES = ("created", "replayed", "conflict", "invalid", "error")
@@ -141,7 +143,11 @@ def metrics_text() -> bytes:
     return generate_latest()
 
 
-@require_GET
+@csrf_exempt  # a POST gets the 405 envelope below, not CsrfViewMiddleware's HTML 403
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """`GET /metrics`, unauthenticated: deployments expose it on the internal network only."""
+    if request.method not in ("GET", "HEAD"):
+        response = error_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

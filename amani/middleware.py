@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import uuid
@@ -46,6 +47,14 @@ class BodySizeLimitMiddleware:
             length = 0
         if length > limit:
             return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
+        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django reads no body without Content-Length, so a chunked body would look empty
+            # (and its signature wrong). gunicorn de-chunks it: read it here, within the limit.
+            body = request.META["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
+            request._stream = io.BytesIO(body)
+            request.META["CONTENT_LENGTH"] = str(len(body))
         return self.get_response(request)
 
 

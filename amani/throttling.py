@@ -25,6 +25,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     scope = "api_key"
     cache = default_cache
+    _last_warning = 0.0
 
     def get_rate(self) -> str | None:
         # Read per instance, so the rate follows the settings (and test overrides).
@@ -54,8 +55,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         except ValueError:  # evicted between add and incr
             self.cache.set(key, 1, timeout=self.duration + 5)
             count = 1
-        except Exception:  # the cache is down: serve rather than refuse
-            logger.warning("throttle cache unavailable; request allowed", exc_info=True)
+        except Exception as exc:  # the cache is down: serve rather than refuse
+            if now - ApiKeyRateThrottle._last_warning > 60:  # once a minute per process, not per request
+                ApiKeyRateThrottle._last_warning = now
+                logger.warning("throttle cache unavailable, requests are not throttled: %r", exc)
             return True
         return count <= self.num_requests
 

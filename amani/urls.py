@@ -1,12 +1,28 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from amani import views
 from amani.metrics import metrics_view
 
 api_v1 = [
-    path("schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    # JSON unless YAML is asked for (`?format=yaml` or `Accept: application/yaml`): API.md's
+    # bodies are JSON, and drf-spectacular's own default is YAML.
+    path(
+        "schema",
+        SpectacularAPIView.as_view(
+            authentication_classes=[],
+            permission_classes=[],
+            renderer_classes=[OpenApiJsonRenderer2, OpenApiJsonRenderer, OpenApiYamlRenderer, OpenApiYamlRenderer2],
+        ),
+        name="schema",
+    ),
     path(
         "docs",
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),

@@ -11,13 +11,15 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import NotSupportedError, connection, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Aggregate, Case, Count, DecimalField, F, Max, QuerySet, Sum, Value, When
 
-from amani.routers import read_connection
 from audit.services import Actor, audit_record
-from events.models import BalanceBucket, EventType, WalletEvent
+from events.models import AMOUNT_PLACES, TOTAL_DIGITS, BalanceBucket, EventType, WalletEvent
 from wallets.models import Wallet
 
 LEDGER_SIGN: dict[str, int] = {
@@ -115,86 +117,195 @@ class CurrencyBalance:
         return self.ledger - self.held
 
 
-def _signed_amount_sql(signs: dict[str, int], amount: str) -> str:
-    """A CASE over event types, built from the sign tables so the rule lives in one place."""
-    plus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign > 0)
-    minus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign < 0)
-    return f"CASE WHEN e.event_type IN ({plus}) THEN {amount} WHEN e.event_type IN ({minus}) THEN -{amount} ELSE 0 END"
-
-
-def balance_lateral_sql(*, by_currency: bool) -> str:
-    """The balance of target `t` as a subquery usable in `CROSS/LEFT JOIN LATERAL`.
-
-    `t` provides `wallet_id`, `as_of`, `day` (the UTC day of `as_of`), `day_start`
-    (its first instant) and, when `by_currency`, `currency`. The result has one row
-    per currency: `currency, ledger, held, event_count, last_event_at`.
-
-    Whole days before `day` come from the buckets. The day of `as_of` comes from its
-    buckets too when every event in them is at or before `as_of` (the usual case for
-    "now"); otherwise from a range scan of that one day's events on
-    `ix_event_wallet_occurred`, and the day's buckets are left out. The test is one
-    subquery that does not depend on the scanned rows, so PostgreSQL decides it once
-    and skips the scan entirely when the buckets suffice. The cost is bounded by the
-    number of days with activity plus one day's events, never by the length of the
-    history. One statement, so buckets and events are read from one snapshot.
-    """
-    buckets = BalanceBucket._meta.db_table
-    events = WalletEvent._meta.db_table
-    bucket_currency = "AND b.currency = t.currency " if by_currency else ""
-    event_currency = "AND e.currency = t.currency " if by_currency else ""
-    late_currency = "AND f.currency = t.currency " if by_currency else ""
-    ledger = _signed_amount_sql(LEDGER_SIGN, "e.amount")
-    held = _signed_amount_sql(HELD_SIGN, "e.amount")
-    # True when some event of the day of as_of is after as_of: that day must be scanned.
-    partial_day = (
-        f"EXISTS (SELECT 1 FROM {buckets} f WHERE f.wallet_id = t.wallet_id {late_currency}"  # noqa: S608
-        "AND f.day = t.day AND f.last_event_at > t.as_of)"
-    )
-    # Only table names and the event-type constants are interpolated; values are parameters of the caller.
-    return (
-        "SELECT x.currency, SUM(x.ledger) AS ledger, SUM(x.held) AS held, "  # noqa: S608
-        "SUM(x.event_count)::bigint AS event_count, MAX(x.last_event_at) AS last_event_at FROM ("
-        f"SELECT b.currency, b.ledger, b.held, b.event_count, b.last_event_at FROM {buckets} b "
-        f"WHERE b.wallet_id = t.wallet_id {bucket_currency}"
-        f"AND (b.day < t.day OR (b.day = t.day AND NOT {partial_day})) "
-        "UNION ALL "
-        f"SELECT e.currency, SUM({ledger}), SUM({held}), COUNT(*), MAX(e.occurred_at) FROM {events} e "
-        f"WHERE {partial_day} AND e.wallet_id = t.wallet_id {event_currency}"
-        "AND e.occurred_at >= t.day_start AND e.occurred_at <= t.as_of "
-        "GROUP BY e.currency"
-        ") x GROUP BY x.currency"
+def _signed_amount(signs: dict[str, int]) -> Case:
+    """`amount` signed by event type, built from a sign table so the rule lives in one place."""
+    plus = sorted(event_type for event_type, sign in signs.items() if sign > 0)
+    minus = sorted(event_type for event_type, sign in signs.items() if sign < 0)
+    return Case(
+        When(event_type__in=plus, then=F("amount")),
+        When(event_type__in=minus, then=-F("amount")),
+        default=Value(Decimal(0)),
+        output_field=DecimalField(max_digits=TOTAL_DIGITS, decimal_places=AMOUNT_PLACES),
     )
 
 
-def _day_bounds(as_of: dt.datetime) -> tuple[dt.date, dt.datetime]:
+# The two halves of a balance as of an instant, as ORM filters. Their arguments are values
+# (one wallet) or expressions (OuterRef to a provider report, events.reconciliation), so
+# the balance and the reconciliation read exactly the same rows. The ranges are disjoint:
+# whole UTC days strictly before the day of `as_of` come from the buckets, that day from
+# its events up to `as_of` inclusive, so no event is counted twice.
+def balance_bucket_rows(*, wallet: Any, day: Any, currency: Any = None, using: str | None = None) -> QuerySet:
+    """The buckets of whole days before `day` (BalanceBucket's unique (wallet, currency, day) index)."""
+    rows = BalanceBucket.objects.using(using).filter(wallet_id=wallet, day__lt=day)
+    return rows if currency is None else rows.filter(currency=currency)
+
+
+def balance_event_rows(
+    *, wallet: Any, day_start: Any, as_of: Any, currency: Any = None, using: str | None = None
+) -> QuerySet:
+    """The events from `day_start` to `as_of` inclusive (a range scan of ix_event_wallet_occurred)."""
+    rows = WalletEvent.objects.using(using).filter(wallet_id=wallet, occurred_at__gte=day_start, occurred_at__lte=as_of)
+    return rows if currency is None else rows.filter(currency=currency)
+
+
+def balance_bucket_sums() -> dict[str, Aggregate]:
+    """Aggregates over bucket rows, named like the event ones so the two can be added up."""
+    return {
+        "sum_ledger": Sum("ledger"),
+        "sum_held": Sum("held"),
+        "sum_count": Sum("event_count"),
+        "max_at": Max("last_event_at"),
+    }
+
+
+def balance_event_sums() -> dict[str, Aggregate]:
+    """Aggregates over event rows: the ledger and held rules applied to each amount."""
+    return {
+        "sum_ledger": Sum(_signed_amount(LEDGER_SIGN)),
+        "sum_held": Sum(_signed_amount(HELD_SIGN)),
+        "sum_count": Count("id"),
+        "max_at": Max("occurred_at"),
+    }
+
+
+def day_bounds(as_of: dt.datetime) -> tuple[dt.date, dt.datetime]:
+    """The UTC day of `as_of` and its first instant."""
     day = bucket_day(as_of)
     return day, dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _balance_rows(*, wallet: Any, day: Any, day_start: Any, as_of: Any, currency: Any, using: str) -> QuerySet:
+    """Per currency, the bucket sums UNION ALL the day's event sums: up to two rows each, added up by the caller."""
+    columns = ("currency", "sum_ledger", "sum_held", "sum_count", "max_at")
+    buckets = (
+        balance_bucket_rows(wallet=wallet, day=day, currency=currency, using=using)
+        .order_by()
+        .values("currency")
+        .annotate(**balance_bucket_sums())
+        .values_list(*columns)
+    )
+    events = (
+        balance_event_rows(wallet=wallet, day_start=day_start, as_of=as_of, currency=currency, using=using)
+        .order_by()
+        .values("currency")
+        .annotate(**balance_event_sums())
+        .values_list(*columns)
+    )
+    return buckets.union(events, all=True)
+
+
+# Stand-ins compiled into the statement, then replaced by each call's values: no real
+# wallet, day or currency can equal them, and they are distinct from each other.
+_PLACEHOLDERS: dict[str, object] = {
+    "wallet": -7_000_000_001,
+    "day": dt.date(1001, 1, 1),
+    "day_start": dt.datetime(1003, 3, 3, tzinfo=dt.UTC),
+    "as_of": dt.datetime(1005, 5, 5, 5, 5, 5, 5, tzinfo=dt.UTC),
+    "currency": "~currency~",
+}
+_PLACEHOLDER_FIELDS = {
+    "wallet": (BalanceBucket, "wallet"),
+    "day": (BalanceBucket, "day"),
+    "day_start": (WalletEvent, "occurred_at"),
+    "as_of": (WalletEvent, "occurred_at"),
+    "currency": (BalanceBucket, "currency"),
+}
+
+
+def _db_value(name: str, value: object, connection: BaseDatabaseWrapper) -> object:
+    """`value` as the ORM passes it to the database for the field it is compared with."""
+    model, field_name = _PLACEHOLDER_FIELDS[name]
+    field = model._meta.get_field(field_name)
+    if name == "wallet":
+        field = field.target_field
+    return field.get_db_prep_value(value, connection)
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple[object, ...]
+    slots: dict[str, tuple[int, ...]]
+    converters: dict[int, tuple[list, Any]]
+
+
+_statements: dict[tuple[str, str, bool], _Statement] = {}
+
+
+def _balance_statement(*, using: str, by_currency: bool) -> _Statement:
+    """The compiled `_balance_rows`, cached per database and shape.
+
+    Compiling the ORM statement costs several times running it (about 2-7 ms against
+    1-3 ms, bench/bench_balance.py on the 1M-event wallet): it is compiled once with
+    `_PLACEHOLDERS`, and each call puts its own values at their parameter positions.
+    """
+    connection = connections[using]
+    key = (using, connection.vendor, by_currency)
+    statement = _statements.get(key)
+    if statement is not None:
+        return statement
+    placeholders = dict(_PLACEHOLDERS) if by_currency else {**_PLACEHOLDERS, "currency": None}
+    compiler = _balance_rows(**placeholders, using=using).query.get_compiler(using)
+    sql, params = compiler.as_sql()
+    slots: dict[str, tuple[int, ...]] = {}
+    for name, value in placeholders.items():
+        if value is None:
+            continue
+        db_value = _db_value(name, value, connection)
+        slots[name] = tuple(i for i, param in enumerate(params) if type(param) is type(db_value) and param == db_value)
+    expected = {"wallet": 2, "day": 1, "day_start": 1, "as_of": 1, "currency": 2}
+    if any(len(positions) != expected[name] for name, positions in slots.items()):
+        raise RuntimeError(f"Unexpected balance statement parameters: {sql} {params}")
+    converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
+    statement = _Statement(sql=sql, params=tuple(params), slots=slots, converters=converters)
+    _statements[key] = statement
+    return statement
 
 
 def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None = None) -> list[CurrencyBalance]:
     """Balances per currency over the wallet's events with `occurred_at <= as_of`.
 
     One entry per currency with such an event, ordered by currency; `[]` before the
-    first event. Exact: sums are PostgreSQL numerics, returned as Decimal. One query.
+    first event. One statement (the bucket sums UNION ALL the day's event sums, added
+    up here), so both halves are read from one snapshot; portable ORM, so it runs on
+    the embedded SQLite of `make run` as well as on PostgreSQL. The cost is bounded by
+    the number of days with activity plus one day's events, never by the length of
+    the history. Exact on PostgreSQL (numeric sums, Decimal); on SQLite Django keeps
+    decimals as REAL, so sums are exact only to 15 significant digits.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware datetime")
-    day, day_start = _day_bounds(as_of)
-    params: list[object] = [wallet.pk, as_of, day, day_start]
-    target = "SELECT %s::bigint AS wallet_id, %s::timestamptz AS as_of, %s::date AS day, %s::timestamptz AS day_start"
-    if currency is not None:
-        target += ", %s::varchar AS currency"
-        params.append(currency)
-    sql = (
-        f"SELECT r.currency, r.ledger, r.held, r.event_count, r.last_event_at FROM ({target}) t "  # noqa: S608
-        f"CROSS JOIN LATERAL ({balance_lateral_sql(by_currency=currency is not None)}) r ORDER BY r.currency"
-    )
-    with read_connection(BalanceBucket).cursor() as cursor:
-        cursor.execute(sql, params)
+    day, day_start = day_bounds(as_of)
+    # The router's choice, as for any ORM read: the replica inside reading_from_replica().
+    using = router.db_for_read(BalanceBucket)
+    connection = connections[using]
+    statement = _balance_statement(using=using, by_currency=currency is not None)
+    values = {"wallet": wallet.pk, "day": day, "day_start": day_start, "as_of": as_of, "currency": currency}
+    params = list(statement.params)
+    for name, positions in statement.slots.items():
+        db_value = _db_value(name, values[name], connection)
+        for position in positions:
+            params[position] = db_value
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, params)
         rows = cursor.fetchall()
+    totals: dict[str, list] = {}
+    for row in rows:
+        # Django's own converters for these columns (on SQLite: REAL to Decimal, text to datetime).
+        converted = list(row)
+        for position, (functions, expression) in statement.converters.items():
+            for function in functions:
+                converted[position] = function(converted[position], expression, connection)
+        code, ledger, held, count, last = converted
+        total = totals.setdefault(code, [Decimal(0), Decimal(0), 0, None])
+        total[0] += Decimal(ledger)
+        total[1] += Decimal(held)
+        total[2] += int(count)
+        if total[3] is None or last > total[3]:
+            total[3] = last
     return [
         CurrencyBalance(currency=code, ledger=ledger, held=held, event_count=count, last_event_at=last)
-        for code, ledger, held, count, last in rows
+        for code, (ledger, held, count, last) in sorted(totals.items())
     ]
 
 
@@ -207,6 +318,13 @@ class BucketMismatch:
     day: dt.date
     expected: tuple[Decimal, Decimal, int, dt.datetime] | None
     stored: tuple[Decimal, Decimal, int, dt.datetime] | None
+
+
+def _signed_amount_sql(signs: dict[str, int], amount: str) -> str:
+    """`_signed_amount` as SQL text, for the PostgreSQL-only recomputation below (same sign tables)."""
+    plus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign > 0)
+    minus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign < 0)
+    return f"CASE WHEN e.event_type IN ({plus}) THEN {amount} WHEN e.event_type IN ({minus}) THEN -{amount} ELSE 0 END"
 
 
 def _recomputation_sql(*, one_wallet: bool) -> str:
@@ -238,12 +356,26 @@ def _recomputation_sql(*, one_wallet: bool) -> str:
     )
 
 
+def _require_postgresql(operation: str) -> None:
+    # The recomputation is one PostgreSQL statement (FULL OUTER JOIN of two aggregates,
+    # AT TIME ZONE, a server-side cursor) and the repair takes a table lock: an embedded
+    # SQLite database (`make run` without DATABASE_URL) has no equivalent worth keeping.
+    if connection.vendor != "postgresql":
+        raise NotSupportedError(f"{operation} requires PostgreSQL (this database is {connection.vendor}).")
+
+
 def balance_buckets_verify(*, wallet: Wallet | None = None) -> Iterator[BucketMismatch]:
     """Recompute every day bucket from the events themselves and yield each one that differs.
 
     One statement, so the events and buckets are compared in one snapshot even while
     ingestion goes on. Results stream in chunks; memory does not grow with history.
+    PostgreSQL only: raises NotSupportedError at once on any other database.
     """
+    _require_postgresql("Verifying balance buckets")
+    return _mismatches(wallet=wallet)
+
+
+def _mismatches(*, wallet: Wallet | None) -> Iterator[BucketMismatch]:
     sql = _recomputation_sql(one_wallet=wallet is not None)
     params = [wallet.pk, wallet.pk] if wallet is not None else []
     # A server-side cursor: the rows stream, however many there are.
@@ -267,14 +399,15 @@ def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> lis
 
     Takes a SHARE lock on the events table for the transaction: ingestion waits (it
     cannot insert an event between the recomputation and the rewrite) while reads go on.
-    The repair is audited in the same transaction.
+    The repair is audited in the same transaction. PostgreSQL only, like the verification.
     """
+    _require_postgresql("Repairing balance buckets")
     buckets = BalanceBucket._meta.db_table
     events = WalletEvent._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {events} IN SHARE MODE")
-        mismatches = list(balance_buckets_verify(wallet=wallet))
+        mismatches = list(_mismatches(wallet=wallet))
         wallet_pks = dict(
             Wallet.objects.filter(public_id__in={m.wallet_id for m in mismatches}).values_list("public_id", "pk")
         )

@@ -3,8 +3,10 @@
 The latest report of a wallet and currency (greatest `reported_at`, then the latest
 recorded) is compared with the balance as of its `reported_at`: `matched` when the
 reported `available` (and `ledger`, when the provider sent one) equal the
-reconstruction, else `drift`. The comparison is one SQL text built here, used by the
-API, the `reconcile_balances` command and the admin, so they cannot disagree.
+reconstruction, else `drift`. The reconstruction reads the same rows with the same
+sums as `events.balances.wallet_balances` (one portable ORM query per call, PostgreSQL
+or SQLite) and the comparison is `_reconciliation`, used by the API, the
+`reconcile_balances` command and the admin, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate, TruncDay
 
-from amani.routers import read_connection
 from audit.services import Actor, audit_record
-from events.balances import CurrencyBalance, balance_lateral_sql
+from events.balances import (
+    CurrencyBalance,
+    balance_bucket_rows,
+    balance_bucket_sums,
+    balance_event_rows,
+    balance_event_sums,
+)
 from events.models import ProviderBalanceReport
 from wallets.models import Wallet
 
@@ -92,84 +101,97 @@ def provider_balance_record(
     return report
 
 
-def _latest_reports_sql(*, wallet_condition: str, by_currency: bool) -> str:
-    """One row per (wallet, currency): its latest report, with the columns the balance lateral needs."""
-    reports = ProviderBalanceReport._meta.db_table
-    currency = "AND p.currency = %s " if by_currency else ""
-    return (
-        "SELECT DISTINCT ON (p.wallet_id, p.currency) p.id, p.public_id, p.wallet_id, p.currency, "  # noqa: S608
-        "p.available, p.ledger, p.reported_at, p.created_at, p.reported_at AS as_of, "
-        "(p.reported_at AT TIME ZONE 'UTC')::date AS day, "
-        "((p.reported_at AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC') AS day_start "
-        f"FROM {reports} p WHERE {wallet_condition} {currency}"
-        "ORDER BY p.wallet_id, p.currency, p.reported_at DESC, p.id DESC"
+def _latest_reports() -> QuerySet[ProviderBalanceReport]:
+    """The latest report of each wallet and currency (one probe of ix_report_wallet_latest per report)."""
+    newest = (
+        ProviderBalanceReport.objects.filter(wallet_id=OuterRef("wallet_id"), currency=OuterRef("currency"))
+        .order_by("-reported_at", "-id")
+        .values("pk")[:1]
     )
+    return ProviderBalanceReport.objects.filter(pk=Subquery(newest))
 
 
-def reconciliation_sql(*, wallet_condition: str, by_currency: bool = False) -> str:
-    """Reconciliation rows of the latest reports whose wallet satisfies `wallet_condition` (on `p`).
+def _with_reconstruction(reports: QuerySet[ProviderBalanceReport]) -> QuerySet[ProviderBalanceReport]:
+    """Each report with the balance as of its `reported_at`, in the same statement.
 
-    Columns: wallet pk, currency, report public id, reported available and ledger,
-    reported_at, report created_at, reconstructed ledger, held, event count, last
-    event time, status. With `by_currency`, one `%s` parameter (the currency) follows
-    those of `wallet_condition`.
+    The rows and sums are wallet_balances' own (events.balances): the buckets of the
+    whole UTC days before the report's day plus that day's events up to `reported_at`,
+    here as correlated subqueries so a whole page or the whole table is still one query.
     """
-    reconstructed_ledger = "COALESCE(r.ledger, 0)"
-    reconstructed_available = "(COALESCE(r.ledger, 0) - COALESCE(r.held, 0))"
-    return (
-        "SELECT t.wallet_id, t.currency, t.public_id, t.available, t.ledger, t.reported_at, t.created_at, "  # noqa: S608
-        f"{reconstructed_ledger}, COALESCE(r.held, 0), COALESCE(r.event_count, 0), r.last_event_at, "
-        f"CASE WHEN t.available = {reconstructed_available} "
-        f"AND (t.ledger IS NULL OR t.ledger = {reconstructed_ledger}) THEN '{MATCHED}' ELSE '{DRIFT}' END AS status "
-        f"FROM ({_latest_reports_sql(wallet_condition=wallet_condition, by_currency=by_currency)}) t "
-        f"LEFT JOIN LATERAL ({balance_lateral_sql(by_currency=True)}) r ON TRUE"
+    reports = reports.annotate(
+        as_of_day=TruncDate("reported_at", tzinfo=dt.UTC),
+        as_of_day_start=TruncDay("reported_at", tzinfo=dt.UTC),
+        wallet_public_id=F("wallet__public_id"),
     )
-
-
-def _reconciliation(wallet_id: UUID, row: tuple) -> Reconciliation:
-    (currency, report_id, available, ledger, reported_at, created_at) = row[1:7]
-    (rec_ledger, rec_held, rec_count, rec_last, status) = row[7:]
-    return Reconciliation(
-        wallet_id=wallet_id,
-        currency=currency,
-        report_id=report_id,
-        reported_available=available,
-        reported_ledger=ledger,
-        reported_at=reported_at,
-        report_created_at=created_at,
-        reconstructed=CurrencyBalance(
-            currency=currency, ledger=rec_ledger, held=rec_held, event_count=rec_count, last_event_at=rec_last
+    wallet, currency = OuterRef("wallet_id"), OuterRef("currency")
+    halves = {
+        "bucket": (
+            balance_bucket_rows(wallet=wallet, day=OuterRef("as_of_day"), currency=currency),
+            balance_bucket_sums(),
         ),
-        status=status,
+        "event": (
+            balance_event_rows(
+                wallet=wallet, day_start=OuterRef("as_of_day_start"), as_of=OuterRef("reported_at"), currency=currency
+            ),
+            balance_event_sums(),
+        ),
+    }
+    annotations = {}
+    for half, (rows, sums) in halves.items():
+        grouped = rows.order_by().values("wallet_id")
+        for name, aggregate in sums.items():
+            annotations[f"{half}_{name}"] = Subquery(grouped.annotate(value=aggregate).values("value"))
+    return reports.annotate(**annotations)
+
+
+def _reconciliation(report: ProviderBalanceReport) -> Reconciliation:
+    """The comparison itself, in Decimal (on SQLite the sums arrive as REAL: SQL equality would be float's)."""
+
+    def total(name: str) -> Decimal:
+        values = (getattr(report, f"{half}_{name}") for half in ("bucket", "event"))
+        return sum((Decimal(value) for value in values if value is not None), Decimal(0))
+
+    ledger, held, count = total("sum_ledger"), total("sum_held"), int(total("sum_count"))
+    instants = [at for at in (report.bucket_max_at, report.event_max_at) if at is not None]
+    reconstructed = CurrencyBalance(
+        currency=report.currency, ledger=ledger, held=held, event_count=count, last_event_at=max(instants, default=None)
+    )
+    matched = report.available == reconstructed.available and (
+        report.ledger is None or report.ledger == reconstructed.ledger
+    )
+    return Reconciliation(
+        wallet_id=report.wallet_public_id,
+        currency=report.currency,
+        report_id=report.public_id,
+        reported_available=report.available,
+        reported_ledger=report.ledger,
+        reported_at=report.reported_at,
+        report_created_at=report.created_at,
+        reconstructed=reconstructed,
+        status=MATCHED if matched else DRIFT,
     )
 
 
 def reconciliation_get(*, wallet: Wallet, currency: str) -> Reconciliation | None:
-    """The wallet's latest report in `currency` against the balance as of its `reported_at`; None without a report."""
-    sql = reconciliation_sql(wallet_condition="p.wallet_id = %s", by_currency=True)
-    with read_connection(ProviderBalanceReport).cursor() as cursor:
-        cursor.execute(sql, [wallet.pk, currency])
-        row = cursor.fetchone()
-    return None if row is None else _reconciliation(wallet.public_id, row)
+    """The wallet's latest report in `currency` against the balance as of its `reported_at`; None without a report.
+
+    One query, routed like any read (the replica inside reading_from_replica()).
+    """
+    latest = ProviderBalanceReport.objects.filter(wallet=wallet, currency=currency).order_by("-reported_at", "-id")
+    reports = list(_with_reconstruction(latest)[:1])
+    return _reconciliation(reports[0]) if reports else None
 
 
 def reconciliation_list(*, status: str | None = None) -> Iterator[Reconciliation]:
-    """Every wallet and currency with a report, optionally only those in `status`, by wallet then currency."""
-    wallets = Wallet._meta.db_table
-    sql = (
-        f"SELECT w.public_id, s.* FROM ({reconciliation_sql(wallet_condition='TRUE')}) s "  # noqa: S608
-        f"JOIN {wallets} w ON w.id = s.wallet_id"
-    )
-    params: list[object] = []
-    if status is not None:
-        sql += " WHERE s.status = %s"
-        params.append(status)
-    sql += " ORDER BY w.public_id, s.currency"
-    # A server-side cursor: the rows stream, however many there are.
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(1000):
-            yield from (_reconciliation(row[0], row[1:]) for row in rows)
+    """Every wallet and currency with a report, optionally only those in `status`, by wallet then currency.
+
+    One query; the rows stream in chunks (a server-side cursor on PostgreSQL).
+    """
+    reports = _with_reconstruction(_latest_reports()).order_by("wallet__public_id", "currency")
+    for report in reports.iterator(chunk_size=1000):
+        reconciliation = _reconciliation(report)
+        if status is None or reconciliation.status == status:
+            yield reconciliation
 
 
 def wallet_reconciliation_statuses(*, wallet_pks: Iterable[int]) -> dict[int, str]:
@@ -180,25 +202,30 @@ def wallet_reconciliation_statuses(*, wallet_pks: Iterable[int]) -> dict[int, st
     pks = list(wallet_pks)
     if not pks:
         return {}
-    sql = (
-        f"SELECT s.wallet_id, CASE WHEN bool_or(s.status = '{DRIFT}') THEN '{DRIFT}' ELSE '{MATCHED}' END "  # noqa: S608
-        f"FROM ({reconciliation_sql(wallet_condition='p.wallet_id = ANY(%s)')}) s GROUP BY s.wallet_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pks])
-        return dict(cursor.fetchall())
+    statuses: dict[int, str] = {}
+    for report in _with_reconstruction(_latest_reports().filter(wallet_id__in=pks)):
+        if statuses.get(report.wallet_id) != DRIFT:
+            statuses[report.wallet_id] = _reconciliation(report).status
+    return statuses
 
 
-def wallets_in_status(status: str) -> RawSQL:
-    """Pks of the wallets in `status` (as `wallet_reconciliation_statuses` decides it), for `filter(pk__in=...)`."""
+def wallets_in_status(status: str) -> QuerySet[Wallet]:
+    """Pks of the wallets in `status` (as `wallet_reconciliation_statuses` decides it), for `filter(pk__in=...)`.
+
+    Decides every latest report once, in one query, when called.
+    """
     if status not in (DRIFT, MATCHED):
         raise ValueError(f"status must be {DRIFT!r} or {MATCHED!r}")
-    having = "" if status == DRIFT else "NOT "
-    sql = (
-        f"SELECT s.wallet_id FROM ({reconciliation_sql(wallet_condition='TRUE')}) s "  # noqa: S608
-        f"GROUP BY s.wallet_id HAVING {having}bool_or(s.status = '{DRIFT}')"
+    drifting = sorted(
+        {
+            report.wallet_id
+            for report in _with_reconstruction(_latest_reports())
+            if _reconciliation(report).status == DRIFT
+        }
     )
-    return RawSQL(sql, [])  # noqa: S611
+    if status == DRIFT:
+        return Wallet.objects.filter(pk__in=drifting).values("pk")
+    return Wallet.objects.filter(pk__in=wallets_with_reports()).exclude(pk__in=drifting).values("pk")
 
 
 def wallets_with_reports() -> RawSQL:

@@ -2,14 +2,16 @@
 
 One gunicorn (two sync workers, DEBUG off) per module serves the test database; the
 tests talk to it only over HTTP, as the acceptance client does. Keys are created
-directly in the database (the admin's job). Tests are transactional: what they
-write is committed, so gunicorn sees it, and flushed after each test.
+directly in the database (the admin's job) before the first test; what the server
+writes is committed, and the app tables are truncated when the module ends. (A
+flush after every test, as transactional tests do, would triple the run time.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
@@ -63,7 +66,17 @@ EVENT_FIELDS = {
 }
 BALANCE_FIELDS = {"currency", "ledger", "held", "available", "event_count", "last_event_at"}
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Only so that the test database is set up: no test writes through the ORM (its
+# transaction would be invisible to the server); everything goes through HTTP.
+pytestmark = pytest.mark.django_db
+
+SCOPE_SETS = [
+    ("wallets:read",),
+    ("wallets:write",),
+    ("wallets:read", "wallets:write"),
+    ("events:read",),
+    ("events:write",),
+]
 
 
 # --------------------------------------------------------------------------- server
@@ -86,7 +99,7 @@ def _database_url(params: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def base_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str]:
     """gunicorn serving the test database in production mode, as `make run` would."""
     port = _free_port()
     env = {
@@ -126,25 +139,43 @@ def base_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(30)
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            tables = [
+                model._meta.db_table
+                for label in ("amani", "wallets", "events", "audit")
+                for model in apps.get_app_config(label).get_models()
+                if model._meta.managed
+            ]
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
 
-@pytest.fixture
-def new_key(transactional_db):
-    """Factory: a fresh client with one active key and these scopes."""
+@pytest.fixture(scope="module")
+def keys(base_url, django_db_blocker) -> dict[Any, Creds]:
+    """Keys committed before any test: "all", each of SCOPE_SETS, "revoked", "rotation" (two of one client)."""
 
-    def make(scopes: list[str] | None = None) -> Creds:
-        _, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes or ALL_SCOPES)
-        return Creds(issued.key_id, issued.secret)
+    def issue(scopes: list[str]) -> tuple[Any, Creds]:
+        client, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes)
+        return client, Creds(issued.key_id, issued.secret)
 
-    return make
+    made: dict[Any, Any] = {}
+    with django_db_blocker.unblock():
+        made["all"] = issue(ALL_SCOPES)[1]
+        for scopes in SCOPE_SETS:
+            made[scopes] = issue(list(scopes))[1]
+        made["revoked"] = issue(ALL_SCOPES)[1]
+        api_key_revoke(key=ApiKey.objects.get(key_id=made["revoked"].key_id))
+        client, first = issue(["wallets:read"])
+        second = api_key_create(client=client)
+        made["rotation"] = (first, Creds(second.key_id, second.secret))
+    return made
 
 
-@pytest.fixture
-def key(base_url, new_key) -> Creds:
-    return new_key()
+@pytest.fixture(scope="module")
+def key(keys) -> Creds:
+    return keys["all"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def api(base_url, key) -> Api:
     return Api(base_url, key)
 
@@ -275,9 +306,8 @@ def test_unknown_key_id(base_url):
     auth_error(http_get(f"{base_url}/api/v1/wallets", headers={"Authorization": header}), "unknown_key")
 
 
-def test_revoked_key(base_url, new_key):
-    issued = new_key()
-    api_key_revoke(key=ApiKey.objects.get(key_id=issued.key_id))
+def test_revoked_key(base_url, keys):
+    issued = keys["revoked"]
     response = http_get(f"{base_url}/api/v1/wallets", auth=HmacAuth(issued.key_id, issued.secret))
     auth_error(response, "revoked_key")
 
@@ -366,29 +396,27 @@ def test_signature_is_hmac_of_the_documented_string(base_url, key):
     assert response.status_code == 200, response.text
 
 
-def test_rotation_several_active_keys_of_one_client(base_url, transactional_db):
-    client, first = api_client_create(name=f"rotating-{uuid.uuid4().hex[:8]}", scopes=["wallets:read"])
-    second = api_key_create(client=client)
-    for issued in (Creds(first.key_id, first.secret), Creds(second.key_id, second.secret)):
+def test_rotation_several_active_keys_of_one_client(base_url, keys):
+    for issued in keys["rotation"]:
         assert http_get(f"{base_url}/api/v1/wallets", auth=HmacAuth(issued.key_id, issued.secret)).status_code == 200
 
 
 @pytest.mark.parametrize(
     ("scopes", "method", "path"),
     [
-        (["wallets:read"], "POST", "wallets"),
-        (["wallets:write"], "GET", "wallets"),
-        (["wallets:read", "wallets:write"], "GET", "wallets/{wallet}/events"),
-        (["events:read"], "POST", "wallets/{wallet}/events/ingest"),
-        (["events:read"], "POST", "events/batch"),
-        (["events:write"], "GET", "wallets/{wallet}/balance"),
-        (["events:read"], "POST", "wallets/{wallet}/provider-balances"),
-        (["events:write"], "GET", "wallets/{wallet}/reconciliation?currency=NGN"),
+        (("wallets:read",), "POST", "wallets"),
+        (("wallets:write",), "GET", "wallets"),
+        (("wallets:read", "wallets:write"), "GET", "wallets/{wallet}/events"),
+        (("events:read",), "POST", "wallets/{wallet}/events/ingest"),
+        (("events:read",), "POST", "events/batch"),
+        (("events:write",), "GET", "wallets/{wallet}/balance"),
+        (("events:read",), "POST", "wallets/{wallet}/provider-balances"),
+        (("events:write",), "GET", "wallets/{wallet}/reconciliation?currency=NGN"),
     ],
 )
-def test_request_outside_the_scopes_is_403(base_url, api, new_key, scopes, method, path):
+def test_request_outside_the_scopes_is_403(base_url, api, keys, scopes, method, path):
     wallet = api.wallet()
-    limited = Api(base_url, new_key(scopes))
+    limited = Api(base_url, keys[scopes])
     url = path.format(wallet=wallet["id"])
     response = limited.post(url, {}) if method == "POST" else limited.get(url)
     error_of(response, 403, "insufficient_scope")
@@ -476,6 +504,13 @@ def test_body_over_1_mib_is_413(api):
     error_of(api.ingest(wallet["id"], event_body(metadata={"pad": "x" * (1024 * 1024)})), 413, "payload_too_large")
 
 
+def test_body_of_exactly_1_mib_is_not_too_large(api):
+    body = json.dumps(wallet_body(metadata={"pad": ""})).encode()
+    body = body.replace(b'"pad": ""', b'"pad": "' + b"x" * (1024 * 1024 - len(body)) + b'"')
+    assert len(body) == 1024 * 1024
+    assert api.post("wallets", body, headers=JSON).status_code == 201
+
+
 def test_batch_body_may_exceed_1_mib_but_not_16_mib(api):
     wallet = api.wallet()
     item = event_body(wallet_id=wallet["id"], metadata={"pad": "x" * 3000})
@@ -488,6 +523,35 @@ def test_batch_body_may_exceed_1_mib_but_not_16_mib(api):
 
     huge = json.dumps({"events": [item], "pad": "x" * (16 * 1024 * 1024)}).encode()
     error_of(api.post("events/batch", huge, headers=JSON), 413, "payload_too_large")
+
+
+def post_chunked(base: str, path: str, body: bytes, creds: Creds) -> tuple[int, dict[str, Any]]:
+    """A signed POST whose body goes out with Transfer-Encoding: chunked (no Content-Length)."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Authorization", raw_header(creds, "POST", path, body=body))
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for start in range(0, len(body), 65536):
+            part = body[start : start + 65536]
+            conn.send(b"%x\r\n%s\r\n" % (len(part), part))
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_chunked_body_is_read_signed_and_size_limited(base_url, key):
+    body = json.dumps(wallet_body()).encode()
+    status, created = post_chunked(base_url, "/api/v1/wallets", body, key)
+    assert status == 201, created
+    big = json.dumps(wallet_body(metadata={"pad": "x" * (1024 * 1024)})).encode()
+    status, error = post_chunked(base_url, "/api/v1/wallets", big, key)
+    assert (status, error["error"]["code"]) == (413, "payload_too_large")
 
 
 def test_responses_are_json_with_the_right_content_type(api):
@@ -616,13 +680,41 @@ def test_wallet_listing_newest_first_with_filters(api):
     assert api.get(f"wallets?user_id={user}&is_active=false").json()["results"] == []
 
 
-def test_percent_encoded_query_is_signed_as_sent(api):
+def raw_get(base: str, target: str, creds: Creds) -> tuple[int, dict[str, Any]]:
+    """GET with the request target sent byte for byte (`requests` would decode %73 to "s")."""
+    path, _, query = target.partition("?")
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+    try:
+        conn.request("GET", target, headers={"Authorization": raw_header(creds, "GET", path, query=query)})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_percent_encoded_query_is_signed_as_sent(api, base_url, key):
     user = str(uuid.uuid4())
     wallet = api.wallet(user_id=user)
-    # %66 is "f": the server must verify over the raw query, and decode it to filter.
-    response = api.get(f"wallets?provider=%66incra&user_id={user.replace('-', '%2D')}")
-    assert response.status_code == 200, response.text
-    assert [w["id"] for w in response.json()["results"]] == [wallet["id"]]
+    # %66 is "f", %2D is "-": the server verifies over the raw query and decodes it to filter.
+    target = f"/api/v1/wallets?provider=%66incra&user_id={user.replace('-', '%2D')}&is_active=true"
+    status, body = raw_get(base_url, target, key)
+    assert status == 200, body
+    assert [w["id"] for w in body["results"]] == [wallet["id"]]
+
+
+def test_percent_encoded_path_is_signed_as_sent(api, base_url, key):
+    wallet = api.wallet()
+    status, body = raw_get(base_url, "/api/v1/wallet%73/" + wallet["id"].upper().replace("A", "%41"), key)
+    assert status == 200, body
+    assert body["id"] == wallet["id"]
+
+
+def test_every_reader_sees_every_wallet(api, base_url, keys):
+    wallet = api.wallet()
+    reader = Api(base_url, keys[("wallets:read",)])
+    assert reader.get(f"wallets/{wallet['id']}").json() == wallet
+    assert [w["id"] for w in reader.get(f"wallets?user_id={wallet['user_id']}").json()["results"]] == [wallet["id"]]
 
 
 @pytest.mark.parametrize(
@@ -814,6 +906,12 @@ def test_provider_field_must_equal_the_wallets(api):
     assert api.ingest(wallet["id"], event_body(provider="paystack")).json()["provider"] == "paystack"
 
 
+def test_bad_event_idempotency_key_header_is_400(api):
+    wallet = api.wallet()
+    response = api.ingest(wallet["id"], event_body(), headers={"Idempotency-Key": "é" * 3})
+    assert "Idempotency-Key" in error_of(response, 400, "validation_error")["fields"]
+
+
 def test_no_dedup_key_is_400_dedup_key_required(api):
     wallet = api.wallet()
     error_of(api.ingest(wallet["id"], event_body(provider_event_id=...)), 400, "dedup_key_required")
@@ -957,6 +1055,14 @@ def test_batch_empty_or_not_a_list_is_400(api, events):
     assert "events" in error["fields"]
 
 
+def test_batch_without_events_is_400_and_an_item_without_wallet_id_is_invalid(api):
+    error_of(api.post("events/batch", {}), 400, "validation_error")
+    response = api.post("events/batch", {"events": [event_body()]})
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert (result["status"], result["error"]["code"], result["event"]) == ("invalid", "validation_error", None)
+
+
 def test_batch_over_1000_items_is_400_and_1000_is_fine(api):
     wallet = api.wallet()
     items = [event_body(wallet_id=wallet["id"], provider_event_id=f"k{n}_{uuid.uuid4().hex}") for n in range(1001)]
@@ -1061,6 +1167,31 @@ def test_provider_balance_and_reconciliation(api):
     assert drift["reported"]["ledger"] is None
 
 
+def test_provider_balances_and_reconciliation_of_an_unknown_wallet_are_404(api):
+    body = {"currency": "NGN", "available": "1.00", "reported_at": "2026-11-20T11:00:00Z"}
+    error_of(api.post(f"wallets/{uuid.uuid4()}/provider-balances", body), 404, "not_found")
+    error_of(api.get(f"wallets/{uuid.uuid4()}/reconciliation?currency=NGN"), 404, "not_found")
+
+
+@pytest.mark.parametrize("query", ["", "?currency=ngn", "?currency=NAIRA"])
+def test_reconciliation_needs_a_currency(api, query):
+    wallet = api.wallet()
+    body = {"currency": "NGN", "available": "1.00", "reported_at": "2026-11-20T11:00:00Z"}
+    assert api.post(f"wallets/{wallet['id']}/provider-balances", body).status_code == 201
+    error = error_of(api.get(f"wallets/{wallet['id']}/reconciliation{query}"), 400, "validation_error")
+    assert "currency" in error["fields"]
+
+
+def test_reconciliation_uses_the_latest_reported_at_not_the_latest_recorded(api):
+    wallet = api.wallet()
+    api.ingest(wallet["id"], event_body(amount="10.00", occurred_at="2026-11-20T10:00:00Z"))
+    for available, reported_at in (("10.00", "2026-11-20T12:00:00Z"), ("99.00", "2026-11-20T11:00:00Z")):
+        body = {"currency": "NGN", "available": available, "reported_at": reported_at}
+        assert api.post(f"wallets/{wallet['id']}/provider-balances", body).status_code == 201
+    body = api.get(f"wallets/{wallet['id']}/reconciliation?currency=NGN").json()
+    assert (body["reported"]["available"], body["status"]) == ("10.00", "matched")
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -1097,6 +1228,12 @@ def test_healthz(base_url):
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_unauthenticated_endpoints_answer_other_methods_with_the_405_envelope(base_url, path):
+    response = requests.post(f"{base_url}{path}", timeout=TIMEOUT)  # no CSRF token: not an HTML 403
+    error_of(response, 405, "method_not_allowed")
+
+
 def test_schema_is_openapi_3_covering_every_path(base_url):
     response = http_get(f"{base_url}/api/v1/schema", headers={"Accept": "application/json"}, timeout=TIMEOUT)
     assert response.status_code == 200
@@ -1115,13 +1252,14 @@ def test_schema_is_openapi_3_covering_every_path(base_url):
     } <= paths
 
 
-def test_schema_default_representation_parses(base_url):
-    import yaml
-
-    response = http_get(f"{base_url}/api/v1/schema", timeout=TIMEOUT)
+def test_schema_is_json_without_an_accept_header(base_url):
+    """API.md's bodies are JSON; YAML only when asked for."""
+    response = http_get(f"{base_url}/api/v1/schema")
     assert response.status_code == 200
-    document = yaml.safe_load(response.text)  # JSON is YAML too
-    assert document["openapi"].startswith("3.")
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["openapi"].startswith("3.")
+    yaml_response = http_get(f"{base_url}/api/v1/schema?format=yaml")
+    assert yaml_response.text.startswith("openapi: 3.")
 
 
 def test_docs_render(base_url):
@@ -1202,3 +1340,71 @@ def test_backfill_jsonl_file_clean_run_exits_0_and_unusable_input_exits_2(api, t
     assert missing.stderr.strip()
     bad_format = _manage([str(path), "--format", "xml"], b"", database_url)
     assert bad_format.returncode == 2
+
+
+def test_create_api_client_json_key_signs_requests_to_the_server(base_url):
+    env = {
+        **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    run = subprocess.run(
+        [sys.executable, "manage.py", "create_api_client", name, "--scopes", "wallets:read,events:read", "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    printed = json.loads(run.stdout)  # the only output on stdout
+    assert set(printed) == {"key_id", "secret", "scopes"}
+    assert printed["scopes"] == ["wallets:read", "events:read"]
+    session = requests.Session()
+    session.auth = HmacAuth(printed["key_id"], printed["secret"])
+    assert session.get(f"{base_url}/api/v1/wallets", timeout=TIMEOUT).status_code == 200
+    error_of(session.post(f"{base_url}/api/v1/wallets", json=wallet_body(), timeout=TIMEOUT), 403, "insufficient_scope")
+
+
+def test_throttle_rate_from_the_environment_gives_429_with_retry_after(base_url, key, tmp_path):
+    """A second gunicorn, one worker, API_THROTTLE_RATE=3/min: the fourth request of a key is 429."""
+    port = _free_port()
+    env = {
+        **{name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"},
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+        "API_THROTTLE_RATE": "3/min",
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "amani.wsgi:application", "--config", "gunicorn.conf.py"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                http_get(f"{base}/healthz", timeout=5)
+                break
+            except requests.RequestException:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        throttled = Api(base, key)
+        assert [throttled.get("wallets").status_code for _ in range(3)] == [200, 200, 200]
+        response = throttled.get("wallets")
+        error_of(response, 429, "throttled")
+        assert 0 < int(response.headers["Retry-After"]) <= 60
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -140,3 +140,11 @@ def test_secrets_signatures_and_metadata_values_never_reach_the_logs(signed_clie
     for needle in (real_secret, good_signature, bad_signature, bad_header, metadata_value, "HMAC-SHA256"):
         assert needle not in text
     assert Wallet.objects.get(public_id=ok.json()["id"]).metadata == {"kyc_document": metadata_value}
+
+
+def test_django_request_errors_logged_after_the_middleware_keep_the_request_id(log_lines):
+    request = RequestFactory().get("/api/v1/wallets")
+    request.request_id = "rid-500"
+    logging.getLogger("django.request").error("Internal Server Error", extra={"request": request, "status_code": 500})
+    (line,) = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert line["request_id"] == "rid-500"

@@ -29,8 +29,16 @@ def test_schema_needs_no_credentials_and_is_valid_openapi_3(db):
     assert schema["components"]["securitySchemes"]["HmacSignature"]["type"] == "apiKey"
 
 
-def test_schema_is_also_served_as_yaml(db):
+def test_schema_is_json_by_default(db):
     response = Client().get("/api/v1/schema")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+    assert json.loads(response.content)["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize("kwargs", [{"path": "/api/v1/schema?format=yaml"}, {"HTTP_ACCEPT": "application/yaml"}])
+def test_schema_is_also_served_as_yaml(db, kwargs):
+    response = Client().get(kwargs.pop("path", "/api/v1/schema"), **kwargs)
     assert response.status_code == 200
     assert response.content.startswith(b"openapi: 3.")
 

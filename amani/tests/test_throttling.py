@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from django.db import connection
 from django.test import override_settings
 
+from amani.clients import api_client_create
+from amani.signing import HmacAuth
+from amani.tests.servers import gunicorn_server
 from amani.throttling import ApiKeyRateThrottle
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -114,6 +121,34 @@ def test_api_requests_through_redis_are_throttled(signed_client_for, redis_cache
         }
     },
 )
-def test_an_unreachable_cache_fails_open(signed_client_for, frozen_clock):
+def test_an_unreachable_cache_fails_open(signed_client_for, frozen_clock, monkeypatch, caplog):
+    monkeypatch.setattr(ApiKeyRateThrottle, "_last_warning", 0.0)
     client = signed_client_for(["wallets:read"])
     assert [client.get("/api/v1/wallets").status_code for _ in range(3)] == [200, 200, 200]
+    warnings = [r for r in caplog.records if r.name == "amani.throttling"]
+    assert len(warnings) == 1  # once a minute, not once a request
+    assert "not throttled" in warnings[0].getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_workers_share_one_count_through_redis(tmp_path):
+    """Two gunicorn workers, CACHE_URL on Redis, 10 requests a minute: of 16 requests spread
+    over both workers exactly 10 pass, whichever worker answers."""
+    _, issued = api_client_create(name="throttled-client", scopes=["wallets:read"])
+    auth = HmacAuth(issued.key_id, issued.secret)
+    cache_db = f"redis://127.0.0.1:6379/14?key_prefix=gthrottle{uuid.uuid4().hex}"
+    connection.close()
+    with gunicorn_server(workers=2, metrics_dir=tmp_path / "m", CACHE_URL=cache_db, API_THROTTLE_RATE="10/min") as base:
+        if time.time() % 60 > 50:  # keep all requests inside one minute window
+            time.sleep(61 - time.time() % 60)
+
+        def call(_: int) -> requests.Response:
+            return requests.get(f"{base}/api/v1/wallets", auth=auth, timeout=30, headers={"Connection": "close"})
+
+        # Concurrent, so that one sync worker being busy sends requests to the other.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(call, range(16)))
+        assert len(list((tmp_path / "m").glob("histogram_*.db"))) == 2, "both workers answered"
+    assert sorted(r.status_code for r in responses) == [200] * 10 + [429] * 6
+    refused = [r for r in responses if r.status_code == 429]
+    assert all(r.json()["error"]["code"] == "throttled" and int(r.headers["Retry-After"]) >= 1 for r in refused)

@@ -70,7 +70,7 @@ def test_no_full_count(admin_client, events):
             response = admin_client.get(CHANGELIST, params)
         assert response.context["cl"].show_full_result_count is False
         counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
-        assert counts and all("LIMIT" in sql for sql in counts)  # capped, never a full COUNT(*)
+        assert all("LIMIT" in sql for sql in counts)  # an estimate or a capped count, never a full COUNT(*)
 
 
 def test_read_only(admin_client, events):
