@@ -152,8 +152,8 @@ def raw_load(conn: psycopg.Connection, path: Path, batch_size: int) -> int:
     return inserted
 
 
-def command_load(url: str, path: Path, batch_size: int) -> tuple[float, int, str]:
-    """Run the command; (seconds, peak RSS in KiB, stdout)."""
+def command_load(url: str, path: Path, batch_size: int) -> tuple[float, int, float, str]:
+    """Run the command; (seconds, peak RSS in KiB, CPU seconds, stdout)."""
     env = django_env(url)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -172,7 +172,7 @@ def command_load(url: str, path: Path, batch_size: int) -> tuple[float, int, str
         stdout, stderr = out.read().decode(), err.read().decode()
     if process.returncode != 0:
         raise SystemExit(f"backfill_wallet_events exited {process.returncode}:\n{stderr[-2000:]}")
-    return elapsed, usage.ru_maxrss, stdout.strip()
+    return elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, stdout.strip()
 
 
 def main() -> None:
@@ -194,15 +194,15 @@ def main() -> None:
     with psycopg.connect(url) as conn:
         tables_empty(conn)
         log("(a) raw psycopg COPY + INSERT … SELECT … ON CONFLICT DO NOTHING")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         raw_rows = raw_load(conn, path, args.batch_size)
-        raw_seconds = time.perf_counter() - started
+        raw_seconds, raw_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         if raw_rows != args.records:
             raise SystemExit(f"raw load inserted {raw_rows} of {args.records}")
         tables_empty(conn)
 
     log("(b) manage.py backfill_wallet_events")
-    seconds, rss_kib, summary = command_load(url, path, args.batch_size)
+    seconds, rss_kib, cpu, summary = command_load(url, path, args.batch_size)
     expected = f"read={args.records} created={args.records} duplicate=0 conflict=0 invalid=0"
     if summary.splitlines()[-1] != expected:
         raise SystemExit(f"unexpected summary: {summary!r}")
@@ -215,8 +215,9 @@ def main() -> None:
     ratio = command_rate / raw_rate
     rss_mb = rss_kib / 1024
     print(f"file: {args.records:,} records, {size_mb:.0f} MB, batch size {args.batch_size}")
-    print(f"raw psycopg COPY + INSERT…SELECT: {raw_seconds:8.1f} s  {raw_rate:10,.0f} events/s")
-    print(f"backfill_wallet_events:           {seconds:8.1f} s  {command_rate:10,.0f} events/s")
+    print(f"raw COPY + INSERT…SELECT: {raw_seconds:8.1f} s  {raw_rate:10,.0f} events/s  client CPU {raw_cpu:6.1f} s")
+    print(f"backfill_wallet_events:   {seconds:8.1f} s  {command_rate:10,.0f} events/s  client CPU {cpu:6.1f} s")
+    print(f"load average at the end: {' '.join(f'{value:.1f}' for value in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print(f"ratio: {ratio:.0%} (target >= {TARGET_RATIO:.0%}) {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
     print(f"peak RSS: {rss_mb:.0f} MB (target < {TARGET_RSS_MB} MB) {'PASS' if rss_mb < TARGET_RSS_MB else 'FAIL'}")
     if args.file is None:

@@ -8,8 +8,16 @@ from dataclasses import dataclass
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int, *, children: bool = False) -> float:
+    """CPU seconds used so far by one process (and its waited-for children)."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        raw = handle.read().decode(errors="replace")
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return sum(int(v) for v in fields[11 : 15 if children else 13]) / _TICKS
+
+
 def _processes() -> dict[int, tuple[str, int, float]]:
-    """pid -> (command name, parent pid, CPU seconds used so far)."""
+    """pid -> (command line, parent pid, CPU seconds used so far, waited-for children included)."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -17,11 +25,13 @@ def _processes() -> dict[int, tuple[str, int, float]]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
                 raw = handle.read().decode(errors="replace")
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
         name = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2 :].split()
-        found[int(entry)] = (name, int(fields[1]), sum(int(v) for v in fields[11:15]) / _TICKS)
+        found[int(entry)] = (command or name, int(fields[1]), sum(int(v) for v in fields[11:15]) / _TICKS)
     return found
 
 
@@ -56,8 +66,23 @@ def _descendants(processes: dict[int, tuple[str, int, float]], root: int) -> set
     return found
 
 
-def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float) -> dict[str, float]:
-    """Cores used on average: by the app server, by PostgreSQL, and by the whole machine."""
+def _ours(command: str, database: str) -> bool:
+    """A PostgreSQL process that works for the bench: its own backends and the shared helpers.
+
+    Backends show as "postgres: 15/main: <user> <database> <client> <state>"; backends
+    of other databases (other programs on the machine) and the postmaster, whose
+    waited-for children include them, are not counted.
+    """
+    if not command.startswith("postgres:"):
+        return False
+    words = command.split()
+    if len(words) >= 5 and "(" in words[4]:  # a client backend: user, database, host(port)
+        return words[3] == database
+    return True  # checkpointer, background writer, WAL writer, autovacuum
+
+
+def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float, database: str) -> dict[str, float]:
+    """Cores used on average: by the app server, by PostgreSQL for the bench, by the whole machine."""
 
     def delta(pids: set[int]) -> float:
         return sum(
@@ -67,7 +92,11 @@ def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float)
         )
 
     server = _descendants(after.processes, server_pid)
-    postgres = {pid for pid, (name, _, _) in after.processes.items() if name.startswith("postgres")}
+    # Only processes that existed before: a raw phase's backends exit as it ends, and the
+    # phase reports their CPU itself.
+    postgres = {
+        pid for pid, (command, _, _) in after.processes.items() if pid in before.processes and _ours(command, database)
+    }
     cores = (after.total - before.total) / elapsed if elapsed else 0.0
     return {
         "server": delta(server) / elapsed if elapsed else 0.0,

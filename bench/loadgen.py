@@ -32,6 +32,8 @@ class WorkerResult:
     started: float = 0.0
     finished: float = 0.0
     cpu_seconds: float = 0.0
+    # raw phases: CPU of this worker's PostgreSQL backend, read before the connection closes
+    backend_cpu_seconds: float = 0.0
     error: str = ""
 
 
@@ -64,6 +66,11 @@ class PhaseResult:
     def generator_cpu(self) -> float:
         """Cores the generator itself used during the phase."""
         return sum(w.cpu_seconds for w in self.workers) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def backend_cpu(self) -> float:
+        """Cores the PostgreSQL backends of a raw phase used."""
+        return sum(w.backend_cpu_seconds for w in self.workers) / self.elapsed if self.elapsed else 0.0
 
     @property
     def errors(self) -> list[str]:
@@ -248,10 +255,14 @@ def _raw_worker(
 ) -> None:
     import psycopg
 
+    from bench.cpu import process_cpu
+
     prepared = [build(i) for i in range(count)]
     with psycopg.connect(dsn, autocommit=True) as conn:
         cursor = conn.cursor()
+        backend = conn.info.backend_pid
         barrier.wait()
+        backend_cpu = process_cpu(backend)
         cpu = _cpu()
         result.started = time.perf_counter()
         deadline = result.started + duration
@@ -270,6 +281,7 @@ def _raw_worker(
         result.finished = time.perf_counter()
         result.count = len(result.latencies)
         result.cpu_seconds = _cpu() - cpu
+        result.backend_cpu_seconds = process_cpu(backend) - backend_cpu
 
 
 def raw_phase(

@@ -270,6 +270,7 @@ class Bench:
         self.port = port
         self.server_pid = server_pid
         self.wallets = prepared["wallets"]
+        self.database = urlsplit(args.database_url).path.lstrip("/")
         self.rows: dict[str, dict[str, Any]] = {}
 
     def measured(self, name: str, run, *, unit: int = 1, expect: set | None = None) -> loadgen.PhaseResult:
@@ -277,7 +278,8 @@ class Bench:
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
-        use = cpu.usage(before, cpu.snapshot(), server_pid=self.server_pid, elapsed=elapsed)
+        use = cpu.usage(before, cpu.snapshot(), server_pid=self.server_pid, elapsed=elapsed, database=self.database)
+        use["postgres"] += result.backend_cpu  # raw phases: backends that exited before the snapshot
         statuses = dict(result.statuses)
         unexpected = {k: v for k, v in statuses.items() if expect is not None and k not in expect}
         row = {
@@ -290,6 +292,8 @@ class Bench:
             "server_cores": use["server"],
             "postgres_cores": use["postgres"],
             "machine_cores": use["machine"],
+            "app_cpu_ms_per_event": use["server"] / (result.rate * unit) * 1000 if result.rate else 0.0,
+            "pg_cpu_ms_per_event": use["postgres"] / (result.rate * unit) * 1000 if result.rate else 0.0,
             "errors": result.errors,
         }
         self.rows[name] = row
@@ -433,17 +437,24 @@ class Bench:
 def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[tuple[str, str, str, bool]]:
     """The side-by-side table, then each ratio against its target."""
     print()
-    header = f"{'measurement':<34} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
-    print(f"{header} {'gen':>5} {'app':>5} {'pg':>5} {'all':>5}")
+    header = f"{'measurement':<28} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"{header} {'gen':>5} {'app':>5} {'pg':>5} {'all':>5} {'app ms/ev':>9} {'pg ms/ev':>8}")
     for name, row in rows.items():
         rate = f"{row['events_per_s']:,.0f}" if "events_per_s" in row else "-"
         kinds = ("generator_cores", "server_cores", "postgres_cores", "machine_cores")
         cores = [f"{row[k]:.2f}" if k in row else "-" for k in kinds]
         latency = f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
-        print(f"{name:<34} {rate:>10} {latency} {cores[0]:>5} {cores[1]:>5} {cores[2]:>5} {cores[3]:>5}")
+        per_event = [
+            f"{row[k]:.3f}" if row.get("events_per_s") else "-" for k in ("app_cpu_ms_per_event", "pg_cpu_ms_per_event")
+        ]
+        print(
+            f"{name:<28} {rate:>9} {latency} {cores[0]:>5} {cores[1]:>5} {cores[2]:>5} {cores[3]:>5} "
+            f"{per_event[0]:>9} {per_event[1]:>8}"
+        )
     print(
-        f"(cores busy on average: gen = load generator, app = gunicorn, pg = every PostgreSQL process, "
-        f"all = the whole machine of {os.cpu_count()}; all - gen - app - pg = other programs)"
+        f"(cores busy on average: gen = load generator, app = gunicorn, pg = PostgreSQL for the bench database, "
+        f"all = the whole machine of {os.cpu_count()}; all - gen - app - pg = other programs.\n"
+        " app/pg ms/ev = CPU milliseconds per event; for the raw rows, 'gen' is the psycopg client)"
     )
     print()
     raw, new, dup = rows["1 raw insert"], rows["2 http ingest (new)"], rows["3 http ingest (duplicate)"]

@@ -3,10 +3,12 @@
 The latest report of a wallet and currency (greatest `reported_at`, then the latest
 recorded) is compared with the balance as of its `reported_at`: `matched` when the
 reported `available` (and `ledger`, when the provider sent one) equal the
-reconstruction, else `drift`. The reconstruction reads the same rows with the same
-sums as `events.balances.wallet_balances` (one portable ORM query per call, PostgreSQL
-or SQLite) and the comparison is `_reconciliation`, used by the API, the
-`reconcile_balances` command and the admin, so they cannot disagree.
+reconstruction, else `drift`. One wallet (the API, the report's admin page) goes
+through `events.balances.wallet_balances`; many (the wallet admin's column and filter,
+`reconcile_balances`) through one set-based query whose correlated subqueries read the
+same rows with the same sums (`balance_bucket_rows`, `balance_event_rows`, ...). The
+comparison is `_reconciliation` for both, in Decimal. Portable ORM: PostgreSQL, or the
+SQLite of `make run`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from events.balances import (
     balance_bucket_sums,
     balance_event_rows,
     balance_event_sums,
+    wallet_balances,
 )
 from events.models import ProviderBalanceReport
 from wallets.models import Wallet
@@ -144,23 +147,32 @@ def _with_reconstruction(reports: QuerySet[ProviderBalanceReport]) -> QuerySet[P
     return reports.annotate(**annotations)
 
 
-def _reconciliation(report: ProviderBalanceReport) -> Reconciliation:
-    """The comparison itself, in Decimal (on SQLite the sums arrive as REAL: SQL equality would be float's)."""
+def _reconstructed(report: ProviderBalanceReport) -> CurrencyBalance:
+    """The balance `_with_reconstruction` annotated on `report`: the bucket half plus the event half."""
 
     def total(name: str) -> Decimal:
         values = (getattr(report, f"{half}_{name}") for half in ("bucket", "event"))
         return sum((Decimal(value) for value in values if value is not None), Decimal(0))
 
-    ledger, held, count = total("sum_ledger"), total("sum_held"), int(total("sum_count"))
     instants = [at for at in (report.bucket_max_at, report.event_max_at) if at is not None]
-    reconstructed = CurrencyBalance(
-        currency=report.currency, ledger=ledger, held=held, event_count=count, last_event_at=max(instants, default=None)
+    return CurrencyBalance(
+        currency=report.currency,
+        ledger=total("sum_ledger"),
+        held=total("sum_held"),
+        event_count=int(total("sum_count")),
+        last_event_at=max(instants, default=None),
     )
+
+
+def _reconciliation(
+    *, wallet_id: UUID, report: ProviderBalanceReport, reconstructed: CurrencyBalance
+) -> Reconciliation:
+    """The comparison itself, in Decimal (on SQLite the sums arrive as REAL: SQL equality would be float's)."""
     matched = report.available == reconstructed.available and (
         report.ledger is None or report.ledger == reconstructed.ledger
     )
     return Reconciliation(
-        wallet_id=report.wallet_public_id,
+        wallet_id=wallet_id,
         currency=report.currency,
         report_id=report.public_id,
         reported_available=report.available,
@@ -172,14 +184,25 @@ def _reconciliation(report: ProviderBalanceReport) -> Reconciliation:
     )
 
 
+def _annotated_reconciliation(report: ProviderBalanceReport) -> Reconciliation:
+    return _reconciliation(wallet_id=report.wallet_public_id, report=report, reconstructed=_reconstructed(report))
+
+
 def reconciliation_get(*, wallet: Wallet, currency: str) -> Reconciliation | None:
     """The wallet's latest report in `currency` against the balance as of its `reported_at`; None without a report.
 
-    One query, routed like any read (the replica inside reading_from_replica()).
+    Two queries, the report then `wallet_balances` as of its `reported_at` (a cached
+    statement: compiling the set-based form for one report would cost ten times more
+    than running it). Both routed like any read (the replica inside reading_from_replica()).
     """
-    latest = ProviderBalanceReport.objects.filter(wallet=wallet, currency=currency).order_by("-reported_at", "-id")
-    reports = list(_with_reconstruction(latest)[:1])
-    return _reconciliation(reports[0]) if reports else None
+    report = (
+        ProviderBalanceReport.objects.filter(wallet=wallet, currency=currency).order_by("-reported_at", "-id").first()
+    )
+    if report is None:
+        return None
+    balances = wallet_balances(wallet=wallet, as_of=report.reported_at, currency=currency)
+    reconstructed = balances[0] if balances else CurrencyBalance(currency, Decimal(0), Decimal(0), 0, None)
+    return _reconciliation(wallet_id=wallet.public_id, report=report, reconstructed=reconstructed)
 
 
 def reconciliation_list(*, status: str | None = None) -> Iterator[Reconciliation]:
@@ -189,7 +212,7 @@ def reconciliation_list(*, status: str | None = None) -> Iterator[Reconciliation
     """
     reports = _with_reconstruction(_latest_reports()).order_by("wallet__public_id", "currency")
     for report in reports.iterator(chunk_size=1000):
-        reconciliation = _reconciliation(report)
+        reconciliation = _annotated_reconciliation(report)
         if status is None or reconciliation.status == status:
             yield reconciliation
 
@@ -205,7 +228,7 @@ def wallet_reconciliation_statuses(*, wallet_pks: Iterable[int]) -> dict[int, st
     statuses: dict[int, str] = {}
     for report in _with_reconstruction(_latest_reports().filter(wallet_id__in=pks)):
         if statuses.get(report.wallet_id) != DRIFT:
-            statuses[report.wallet_id] = _reconciliation(report).status
+            statuses[report.wallet_id] = _annotated_reconciliation(report).status
     return statuses
 
 
@@ -220,7 +243,7 @@ def wallets_in_status(status: str) -> QuerySet[Wallet]:
         {
             report.wallet_id
             for report in _with_reconstruction(_latest_reports())
-            if _reconciliation(report).status == DRIFT
+            if _annotated_reconciliation(report).status == DRIFT
         }
     )
     if status == DRIFT:

@@ -1,6 +1,6 @@
 """API.md, checked from outside: real HTTP to gunicorn, signed with amani.signing.HmacAuth.
 
-One gunicorn (two sync workers, DEBUG off) per module serves the test database; the
+One gunicorn (four sync workers, DEBUG off) per module serves the test database; the
 tests talk to it only over HTTP, as the acceptance client does. Keys are created
 directly in the database (the admin's job) before the first test; what the server
 writes is committed, and the app tables are truncated when the module ends. (A
@@ -18,6 +18,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[s
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": "4",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
         "LOG_LEVEL": "WARNING",
     }
@@ -366,6 +367,24 @@ def test_anything_changed_after_signing_is_bad_signature(base_url, key, tamper):
     auth_error(response, "bad_signature")
 
 
+@pytest.mark.parametrize(
+    ("who", "stale", "forged", "expected"),
+    [
+        ("unknown", True, True, "unknown_key"),
+        ("revoked", True, True, "revoked_key"),
+        ("valid", True, True, "stale_timestamp"),
+        ("valid", False, True, "bad_signature"),
+    ],
+)
+def test_checks_run_in_the_documented_order(base_url, keys, who, stale, forged, expected):
+    creds = {"unknown": Creds("ak_" + secrets.token_hex(8), "x"), "revoked": keys["revoked"], "valid": keys["all"]}[who]
+    if forged:
+        creds = Creds(creds.key_id, creds.secret + "-forged")
+    ts = int(time.time()) - (1000 if stale else 0)
+    header = raw_header(creds, "GET", "/api/v1/wallets", ts=ts)
+    auth_error(http_get(f"{base_url}/api/v1/wallets", headers={"Authorization": header}), expected)
+
+
 def test_scheme_is_case_insensitive_and_parameters_in_any_order(base_url, key):
     creds = signing.parse_authorization(raw_header(key, "GET", "/api/v1/wallets"))
     header = (
@@ -426,6 +445,33 @@ def test_schema_and_docs_need_no_signature_but_other_api_paths_do(base_url):
     assert http_get(f"{base_url}/api/v1/schema").status_code == 200
     assert http_get(f"{base_url}/api/v1/docs").status_code == 200
     auth_error(http_get(f"{base_url}/api/v1/wallets/{uuid.uuid4()}"), "missing_credentials")
+
+
+def race(count: int, send) -> list[requests.Response]:
+    """`send()` from `count` threads released together; their responses, in thread order."""
+    barrier = threading.Barrier(count)
+    responses: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        barrier.wait()
+        responses[index] = send()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    return responses
+
+
+def test_one_nonce_sent_by_many_at_once_is_accepted_exactly_once(base_url, key):
+    header = raw_header(key, "GET", "/api/v1/wallets", query="limit=1")
+    url = f"{base_url}/api/v1/wallets?limit=1"
+    responses = race(12, lambda: http_get(url, headers={"Authorization": header, "Connection": "close"}))
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 11
+    for response in responses:
+        if response.status_code == 401:
+            auth_error(response, "replayed_nonce")
 
 
 # --------------------------------------------------------------------------- conventions
@@ -489,12 +535,26 @@ def test_json_with_charset_is_accepted(api):
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[]", b'"text"', b"1", b"null", b"", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b"[]", b'"text"', b"1", b"null", b"", b"\xff\xfe", b"{} x", b'{"a": NaN}', b"[" * 50_000 + b"]" * 50_000],
+    ids=["truncated", "array", "string", "number", "null", "empty", "not-utf8", "trailing", "nan", "nested-too-deep"],
+)
 def test_body_that_is_not_a_json_object_is_invalid_json(api, raw):
     error_of(api.post("wallets", raw, headers=JSON), 400, "invalid_json")
     wallet = api.wallet()
     error_of(api.post(f"wallets/{wallet['id']}/events/ingest", raw, headers=JSON), 400, "invalid_json")
     error_of(api.post("events/batch", raw, headers=JSON), 400, "invalid_json")
+
+
+def test_deeply_nested_metadata_within_the_parser_limit_is_stored_and_read_back(api):
+    metadata: dict[str, Any] = {"leaf": True}
+    for _ in range(500):
+        metadata = {"a": metadata}
+    wallet = api.wallet(metadata=metadata)
+    assert api.get(f"wallets/{wallet['id']}").json()["metadata"] == metadata
+    assert api.ingest(wallet["id"], event_body(metadata=metadata)).status_code == 201
+    assert api.get(f"wallets/{wallet['id']}/events").json()["results"][0]["metadata"] == metadata
 
 
 def test_body_over_1_mib_is_413(api):
@@ -630,6 +690,14 @@ def test_idempotency_keys_are_separate_namespaces_for_wallets_and_events(api):
     assert wallet.status_code == 201
     event = api.ingest(wallet.json()["id"], event_body(provider_event_id=...), headers={"Idempotency-Key": key})
     assert event.status_code == 201, event.text
+
+
+def test_racing_identical_registrations_leave_one_wallet(base_url, key):
+    body = wallet_body()
+    responses = race(12, lambda: Api(base_url, key).post("wallets", body, headers={"Connection": "close"}))
+    assert sorted(r.status_code for r in responses) == [200] * 11 + [201], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert all(r.headers["Idempotent-Replayed"] == "true" for r in responses if r.status_code == 200)
 
 
 @pytest.mark.parametrize(
@@ -941,6 +1009,24 @@ def test_matching_event_same_content_is_200_replayed_different_content_is_409(ap
     conflict = api.ingest(wallet["id"], dict(body, amount="1500.01"), headers=headers)
     error = error_of(conflict, 409, "event_conflict")
     assert error["existing_event_id"] == first.json()["id"]
+
+
+def test_racing_identical_ingests_leave_one_event(api, base_url, key):
+    wallet = api.wallet()
+    body = event_body()
+    responses = race(12, lambda: Api(base_url, key).ingest(wallet["id"], body, headers={"Connection": "close"}))
+    assert sorted(r.status_code for r in responses) == [200] * 11 + [201], [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(api.get(f"wallets/{wallet['id']}/events").json()["results"]) == 1
+    assert api.get(f"wallets/{wallet['id']}/balance").json()["balances"][0]["event_count"] == 1
+
+
+def test_same_event_id_with_another_provider_event_id_is_409(api):
+    wallet = api.wallet()
+    body = event_body(event_id=str(uuid.uuid4()))
+    first = api.ingest(wallet["id"], body).json()
+    error = error_of(api.ingest(wallet["id"], dict(body, provider_event_id="other")), 409, "event_conflict")
+    assert error["existing_event_id"] == first["id"]
 
 
 def test_provider_event_id_matches_across_wallets_of_the_provider(api):
@@ -1331,7 +1417,8 @@ def test_backfill_jsonl_file_clean_run_exits_0_and_unusable_input_exits_2(api, t
     database_url = _database_url(connection.settings_dict)
     path = tmp_path / "export.jsonl"
     path.write_text(json.dumps(event_body(wallet_id=wallet["id"])) + "\n")
-    run = _manage([str(path), "--format", "jsonl"], b"", database_url)
+    # `-` without --format: standard input, JSONL (the option is optional in API.md).
+    run = _manage(["-"], path.read_bytes(), database_url)
     assert run.returncode == 0, run.stderr.decode()
     assert run.stdout.decode().strip().splitlines()[-1] == "read=1 created=1 duplicate=0 conflict=0 invalid=0"
 

@@ -193,13 +193,11 @@ def test_dry_run_writes_nothing_but_counts(tmp_path, mixed):
     assert BalanceBucket.objects.count() == buckets
 
 
-def test_stdin_needs_a_format_and_has_no_checksum(tmp_path, monkeypatch):
+def test_stdin_is_jsonl_by_default_and_has_no_checksum(tmp_path, monkeypatch):
     wallet = WalletFactory()
     data = (json.dumps(record(wallet, "s1")) + "\n").encode()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    assert run("-")[0] == 2
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    code, out, _ = run("-", "--format", "jsonl")
+    code, out, _ = run("-")
     assert (code, out.strip()) == (0, "read=1 created=1 duplicate=0 conflict=0 invalid=0")
     audit = AuditRecord.objects.get(action="backfill_events_batch")
     assert audit.details["sha256"] is None and audit.details["file"] == "-"
@@ -209,7 +207,6 @@ def test_stdin_needs_a_format_and_has_no_checksum(tmp_path, monkeypatch):
     ("name", "content", "args"),
     [
         ("missing.jsonl", None, []),
-        ("export.txt", "{}\n", []),
         ("export.jsonl", "{}\n", ["--batch-size", "0"]),
         ("bad_header.csv", "wallet,amount\n", []),
         ("no_wallet.csv", "event_type,amount,currency,occurred_at\n", []),
@@ -233,6 +230,12 @@ def test_blank_lines_are_not_records(tmp_path):
     code, out, err = run(str(path))
     assert (code, out.strip()) == (1, "read=2 created=1 duplicate=0 conflict=0 invalid=1")
     assert rejected_lines(err) == {5}
+
+
+def test_unknown_extension_is_read_as_jsonl(tmp_path):
+    wallet = WalletFactory()
+    path = write_jsonl(tmp_path / "export.txt", [record(wallet, "t1")])
+    assert run(str(path))[:2] == (0, "read=1 created=1 duplicate=0 conflict=0 invalid=0\n")
 
 
 def test_event_id_in_file_becomes_the_id(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from audit.models import AuditRecord
 from audit.services import Actor
+from events.balances import wallet_balances
 from events.models import ProviderBalanceReport
 from events.reconciliation import DRIFT, MATCHED, provider_balance_record, reconciliation_get, reconciliation_list
 from events.tests.test_balances import at, make_wallet, record
@@ -121,6 +122,27 @@ def test_list_of_drift_covers_every_wallet_and_currency(wallet):
     drift = {(r.wallet_id, r.currency) for r in reconciliation_list(status=DRIFT)}
     assert drift == {(wallet.public_id, "KWD"), (other.public_id, "NGN")}
     assert len(list(reconciliation_list())) == 4
+
+
+@pytest.mark.parametrize(
+    "reported_at",
+    [
+        "2026-11-01T07:59:59.999999Z",  # before the first event
+        "2026-11-02T00:00:00Z",  # midnight: the day before from its bucket, nothing of the day yet
+        "2026-11-02T11:59:59.999999Z",  # mid-day, the 12:00 withdrawal not yet
+        "2026-11-02T12:00:00Z",  # exactly at an event: it counts
+        "2026-11-05T00:00:00Z",  # after the last event
+    ],
+)
+def test_single_wallet_and_bulk_reconciliation_agree(wallet, reported_at):
+    # The API reads one wallet through wallet_balances; the admin and reconcile_balances read
+    # every latest report in one set-based query. Both must reconstruct the same balance.
+    report(wallet, "987.25", reported_at=reported_at)
+    single = reconciliation_get(wallet=wallet, currency="NGN")
+    [bulk] = reconciliation_list()
+    assert single == bulk
+    [balance] = wallet_balances(wallet=wallet, as_of=at(reported_at), currency="NGN") or [single.reconstructed]
+    assert balance == single.reconstructed
 
 
 def test_report_writes_its_audit_record(wallet):
@@ -287,9 +309,10 @@ def test_reconciliation_needs_events_read(signed_client_for, wallet):
     assert (response.status_code, response.json()["error"]["code"]) == (403, "insufficient_scope")
 
 
-def test_reconciliation_is_one_query_after_the_wallet(wallet, django_assert_num_queries):
+def test_reconciliation_is_two_queries_after_the_wallet(wallet, django_assert_num_queries):
+    # The latest report, then its balance: however long the history.
     report(wallet, "987.25")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         assert reconciliation_get(wallet=wallet, currency="NGN").reported_at == dt.datetime(
             2026, 11, 2, 12, tzinfo=dt.UTC
         )

@@ -129,7 +129,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="Path of the export, or - for standard input.")
-        parser.add_argument("--format", choices=FORMATS, help="jsonl or csv; inferred from the file extension.")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            help="jsonl or csv; inferred from a .jsonl, .ndjson or .csv extension, jsonl otherwise (and for -).",
+        )
         parser.add_argument(
             "--batch-size",
             type=int,
@@ -182,14 +186,12 @@ class Command(BaseCommand):
     # Input -----------------------------------------------------------------
 
     def _open(self, path: str, fmt: str | None) -> Source:
+        # API.md lists `[--format jsonl|csv]` as optional: without it, and without an extension
+        # that says otherwise, the input is JSONL (so `- < export.jsonl` works as written).
         if path == "-":
-            if fmt is None:
-                raise UnusableInput("Reading standard input needs --format jsonl or --format csv.")
-            return Source(name="-", stream=sys.stdin.buffer, sha256=None, lines=None, format=fmt)
+            return Source(name="-", stream=sys.stdin.buffer, sha256=None, lines=None, format=fmt or "jsonl")
         if fmt is None:
-            fmt = EXTENSIONS.get(os.path.splitext(path)[1].lower())
-            if fmt is None:
-                raise UnusableInput(f"Cannot tell the format of {path!r} from its extension; pass --format.")
+            fmt = EXTENSIONS.get(os.path.splitext(path)[1].lower(), "jsonl")
         try:
             stream = open(path, "rb")  # noqa: SIM115 (closed in handle)
         except OSError as exc:
