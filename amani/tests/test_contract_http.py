@@ -152,7 +152,8 @@ def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[s
 
 @pytest.fixture(scope="module")
 def keys(base_url, django_db_blocker) -> dict[Any, Creds]:
-    """Keys committed before any test: "all", each of SCOPE_SETS, "revoked", "rotation" (two of one client)."""
+    """Keys committed before any test: "all", each of SCOPE_SETS, "revoked", "expired",
+    "rotation" (two active keys of one client)."""
 
     def issue(scopes: list[str]) -> tuple[Any, Creds]:
         client, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes)
@@ -168,6 +169,8 @@ def keys(base_url, django_db_blocker) -> dict[Any, Creds]:
         client, first = issue(["wallets:read"])
         second = api_key_create(client=client)
         made["rotation"] = (first, Creds(second.key_id, second.secret))
+        expired = api_key_create(client=client, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        made["expired"] = Creds(expired.key_id, expired.secret)
     return made
 
 
@@ -307,8 +310,9 @@ def test_unknown_key_id(base_url):
     auth_error(http_get(f"{base_url}/api/v1/wallets", headers={"Authorization": header}), "unknown_key")
 
 
-def test_revoked_key(base_url, keys):
-    issued = keys["revoked"]
+@pytest.mark.parametrize("which", ["revoked", "expired"])
+def test_revoked_or_expired_key(base_url, keys, which):
+    issued = keys[which]
     response = http_get(f"{base_url}/api/v1/wallets", auth=HmacAuth(issued.key_id, issued.secret))
     auth_error(response, "revoked_key")
 
