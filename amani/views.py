@@ -1,9 +1,14 @@
-"""Unauthenticated endpoints and the Django-level error handlers, all in the envelope."""
+"""Unauthenticated endpoints and the Django-level error handlers.
+
+Errors are the JSON envelope everywhere except in the admin, whose staff users get
+Django's own HTML pages.
+"""
 
 from __future__ import annotations
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from amani.api.errors import error_response
@@ -26,7 +31,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> JsonResponse:
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith("/admin/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> HttpResponse:
+    if _is_admin(request) and exception is not None:
+        return defaults.page_not_found(request, exception)
     return error_response(404, "not_found", "No such resource.")
 
 
@@ -38,5 +49,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None, *args,
     return error_response(400, "bad_request", "The request could not be understood.")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> JsonResponse:
+def permission_denied(request: HttpRequest, exception: Exception | None = None, *args, **kwargs) -> HttpResponse:
+    if _is_admin(request) and exception is not None:
+        return defaults.permission_denied(request, exception)
     return error_response(403, "permission_denied", "You do not have permission to do this.")

@@ -230,3 +230,12 @@ def test_wallet_path_id_that_is_not_a_uuid_is_404(signed_client, debug, wallet_i
 
 def test_wallets_body_over_1_mib_is_413(signed_client):
     assert_envelope(signed_client.post(WALLETS, b'{"metadata": "' + b"x" * MIB + b'"}'), 413, "payload_too_large")
+
+
+def test_admin_403_is_django_html_page_not_the_api_envelope(client, django_user_model):
+    staff = django_user_model.objects.create_user("viewer", password="pw-viewer-1234", is_staff=True)
+    client.force_login(staff)
+    response = client.get("/admin/wallets/wallet/add/")
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("text/html")
+    assert b'"error"' not in response.content
