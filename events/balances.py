@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import NotSupportedError, connection, connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import NotSupportedError, connection, router, transaction
 from django.db.models import Aggregate, Case, Count, DecimalField, F, Max, QuerySet, Sum, Value, When
 
 from audit.services import Actor, audit_record
@@ -194,74 +193,6 @@ def _balance_rows(*, wallet: Any, day: Any, day_start: Any, as_of: Any, currency
     return buckets.union(events, all=True)
 
 
-# Stand-ins compiled into the statement, then replaced by each call's values: no real
-# wallet, day or currency can equal them, and they are distinct from each other.
-_PLACEHOLDERS: dict[str, object] = {
-    "wallet": -7_000_000_001,
-    "day": dt.date(1001, 1, 1),
-    "day_start": dt.datetime(1003, 3, 3, tzinfo=dt.UTC),
-    "as_of": dt.datetime(1005, 5, 5, 5, 5, 5, 5, tzinfo=dt.UTC),
-    "currency": "~currency~",
-}
-_PLACEHOLDER_FIELDS = {
-    "wallet": (BalanceBucket, "wallet"),
-    "day": (BalanceBucket, "day"),
-    "day_start": (WalletEvent, "occurred_at"),
-    "as_of": (WalletEvent, "occurred_at"),
-    "currency": (BalanceBucket, "currency"),
-}
-
-
-def _db_value(name: str, value: object, connection: BaseDatabaseWrapper) -> object:
-    """`value` as the ORM passes it to the database for the field it is compared with."""
-    model, field_name = _PLACEHOLDER_FIELDS[name]
-    field = model._meta.get_field(field_name)
-    if name == "wallet":
-        field = field.target_field
-    return field.get_db_prep_value(value, connection)
-
-
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    params: tuple[object, ...]
-    slots: dict[str, tuple[int, ...]]
-    converters: dict[int, tuple[list, Any]]
-
-
-_statements: dict[tuple[str, str, bool], _Statement] = {}
-
-
-def _balance_statement(*, using: str, by_currency: bool) -> _Statement:
-    """The compiled `_balance_rows`, cached per database and shape.
-
-    Compiling the ORM statement costs several times running it (about 2-7 ms against
-    1-3 ms, bench/bench_balance.py on the 1M-event wallet): it is compiled once with
-    `_PLACEHOLDERS`, and each call puts its own values at their parameter positions.
-    """
-    connection = connections[using]
-    key = (using, connection.vendor, by_currency)
-    statement = _statements.get(key)
-    if statement is not None:
-        return statement
-    placeholders = dict(_PLACEHOLDERS) if by_currency else {**_PLACEHOLDERS, "currency": None}
-    compiler = _balance_rows(**placeholders, using=using).query.get_compiler(using)
-    sql, params = compiler.as_sql()
-    slots: dict[str, tuple[int, ...]] = {}
-    for name, value in placeholders.items():
-        if value is None:
-            continue
-        db_value = _db_value(name, value, connection)
-        slots[name] = tuple(i for i, param in enumerate(params) if type(param) is type(db_value) and param == db_value)
-    expected = {"wallet": 2, "day": 1, "day_start": 1, "as_of": 1, "currency": 2}
-    if any(len(positions) != expected[name] for name, positions in slots.items()):
-        raise RuntimeError(f"Unexpected balance statement parameters: {sql} {params}")
-    converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
-    statement = _Statement(sql=sql, params=tuple(params), slots=slots, converters=converters)
-    _statements[key] = statement
-    return statement
-
-
 def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None = None) -> list[CurrencyBalance]:
     """Balances per currency over the wallet's events with `occurred_at <= as_of`.
 
@@ -278,25 +209,9 @@ def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None 
     day, day_start = day_bounds(as_of)
     # The router's choice, as for any ORM read: the replica inside reading_from_replica().
     using = router.db_for_read(BalanceBucket)
-    connection = connections[using]
-    statement = _balance_statement(using=using, by_currency=currency is not None)
-    values = {"wallet": wallet.pk, "day": day, "day_start": day_start, "as_of": as_of, "currency": currency}
-    params = list(statement.params)
-    for name, positions in statement.slots.items():
-        db_value = _db_value(name, values[name], connection)
-        for position in positions:
-            params[position] = db_value
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, params)
-        rows = cursor.fetchall()
+    rows = _balance_rows(wallet=wallet.pk, day=day, day_start=day_start, as_of=as_of, currency=currency, using=using)
     totals: dict[str, list] = {}
-    for row in rows:
-        # Django's own converters for these columns (on SQLite: REAL to Decimal, text to datetime).
-        converted = list(row)
-        for position, (functions, expression) in statement.converters.items():
-            for function in functions:
-                converted[position] = function(converted[position], expression, connection)
-        code, ledger, held, count, last = converted
+    for code, ledger, held, count, last in rows:
         total = totals.setdefault(code, [Decimal(0), Decimal(0), 0, None])
         total[0] += Decimal(ledger)
         total[1] += Decimal(held)

@@ -490,6 +490,17 @@ def test_a_path_id_that_is_not_a_uuid_is_404(api, path):
     error_of(api.get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/wallets/not-a-uuid", "/api/v1/wallets/x/events/ingest"])
+def test_a_body_method_on_an_unknown_path_is_the_404_envelope_not_a_csrf_page(base_url, key, method, path):
+    body = b"{}"
+    header = raw_header(key, method, path, body=body)
+    response = requests.request(
+        method, f"{base_url}{path}", data=body, headers={"Authorization": header, **JSON}, timeout=TIMEOUT
+    )
+    error_of(response, 404, "not_found")
+
+
 def test_unknown_wallet_is_404(api):
     error_of(api.get(f"wallets/{uuid.uuid4()}"), 404, "not_found")
     error_of(api.get(f"wallets/{uuid.uuid4()}/events"), 404, "not_found")
