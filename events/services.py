@@ -254,7 +254,11 @@ def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
         sql = f"{head}VALUES {', '.join([placeholder] * len(rows))}{tail}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        inserted = cursor.fetchall()
+    if connection.vendor != "postgresql":  # SQLite returns a UUID as its hex text
+        to_uuid = meta.get_field("public_id").to_python
+        inserted = [(pk, to_uuid(public_id), *rest) for pk, public_id, *rest in inserted]
+    return inserted
 
 
 def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:

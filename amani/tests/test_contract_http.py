@@ -1376,8 +1376,10 @@ def test_metrics_is_prometheus_text(base_url, api):
     response = http_get(f"{base_url}/metrics", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    families = {family.name for family in text_string_to_metric_families(response.text)}
-    assert families
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    latency = families["amani_http_request_duration_seconds"]
+    assert latency.type == "histogram"
+    assert any(sample.labels.get("route") == "/api/v1/wallets" for sample in latency.samples)
 
 
 # --------------------------------------------------------------------------- process-level backfill contract
