@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-class", help="override gunicorn.conf.py")
     parser.add_argument("--only", choices=["ingest", "batch", "listing"], action="append")
     parser.add_argument(
-        "--budget", type=float, default=540.0, help="seconds for the whole run, extras included (default 540)"
+        "--budget", type=float, default=480.0, help="seconds for the whole run, extras included (default 480)"
     )
     parser.add_argument("--no-extras", action="store_true", help="skip bench_backfill.py and bench_balance.py")
     parser.add_argument(
