@@ -7,9 +7,9 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from amani import views
+from amani.docs_views import DocsView, SchemaView
 from amani.metrics import metrics_view
 
 api_v1 = [
@@ -17,7 +17,7 @@ api_v1 = [
     # bodies are JSON, and drf-spectacular's own default is YAML.
     path(
         "schema",
-        SpectacularAPIView.as_view(
+        SchemaView.as_view(
             authentication_classes=[],
             permission_classes=[],
             renderer_classes=[OpenApiJsonRenderer2, OpenApiJsonRenderer, OpenApiYamlRenderer, OpenApiYamlRenderer2],
@@ -26,7 +26,7 @@ api_v1 = [
     ),
     path(
         "docs",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        DocsView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="docs",
     ),
     path("", include("wallets.api.urls")),

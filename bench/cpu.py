@@ -81,7 +81,9 @@ def _ours(command: str, database: str) -> bool:
     return True  # checkpointer, background writer, WAL writer, autovacuum
 
 
-def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float, database: str) -> dict[str, float]:
+def usage(
+    before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float, database: str, new_backends: bool
+) -> dict[str, float]:
     """Cores used on average: by the app server, by PostgreSQL for the bench, by the whole machine."""
 
     def delta(pids: set[int]) -> float:
@@ -92,10 +94,12 @@ def usage(before: Snapshot, after: Snapshot, *, server_pid: int, elapsed: float,
         )
 
     server = _descendants(after.processes, server_pid)
-    # Only processes that existed before: a raw phase's backends exit as it ends, and the
-    # phase reports their CPU itself.
+    # A raw phase's backends exit as it ends and the phase reports their CPU itself
+    # (new_backends=False); gunicorn's may reconnect during a phase (CONN_MAX_AGE).
     postgres = {
-        pid for pid, (command, _, _) in after.processes.items() if pid in before.processes and _ours(command, database)
+        pid
+        for pid, (command, _, _) in after.processes.items()
+        if (new_backends or pid in before.processes) and _ours(command, database)
     }
     cores = (after.total - before.total) / elapsed if elapsed else 0.0
     return {

@@ -278,7 +278,14 @@ class Bench:
         started = time.monotonic()
         result = run()
         elapsed = time.monotonic() - started
-        use = cpu.usage(before, cpu.snapshot(), server_pid=self.server_pid, elapsed=elapsed, database=self.database)
+        use = cpu.usage(
+            before,
+            cpu.snapshot(),
+            server_pid=self.server_pid,
+            elapsed=elapsed,
+            database=self.database,
+            new_backends=not result.backend_cpu,
+        )
         use["postgres"] += result.backend_cpu  # raw phases: backends that exited before the snapshot
         statuses = dict(result.statuses)
         unexpected = {k: v for k, v in statuses.items() if expect is not None and k not in expect}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -11,11 +12,19 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from amani.money import amount_format
+from amani.money import MoneyError, amount_format
 from audit.paginator import EstimatedCountPaginator
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
 from wallets.models import Provider, Wallet
+
+
+def _money(value: Decimal, currency: str) -> str:
+    """An amount with exactly the currency's minor-unit digits, as the API renders it (25.5000 -> 25.50)."""
+    try:
+        return amount_format(value, currency)
+    except (MoneyError, ArithmeticError):  # a row the API would never have stored: show it as is
+        return str(value)
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -53,7 +62,7 @@ class WalletEventAdmin(admin.ModelAdmin):
         "public_id",
         "wallet_link",
         "event_type",
-        "amount",
+        "amount_display",
         "currency",
         "provider",
         "provider_event_id",
@@ -73,7 +82,7 @@ class WalletEventAdmin(admin.ModelAdmin):
         "wallet_link",
         "provider",
         "event_type",
-        "amount",
+        "amount_display",
         "currency",
         "provider_event_id",
         "idempotency_key",
@@ -121,12 +130,24 @@ class WalletEventAdmin(admin.ModelAdmin):
         url = reverse("admin:wallets_wallet_change", args=[event.wallet_id])
         return format_html('<a href="{}">{}</a>', url, event.wallet.public_id)
 
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, event: WalletEvent) -> str:
+        return _money(event.amount, event.currency)
+
 
 @admin.register(ProviderBalanceReport)
 class ProviderBalanceReportAdmin(admin.ModelAdmin):
     """What providers reported, read-only; the change page shows the wallet and currency's reconciliation."""
 
-    list_display = ("public_id", "wallet_link", "currency", "available", "ledger", "reported_at", "created_at")
+    list_display = (
+        "public_id",
+        "wallet_link",
+        "currency",
+        "available_display",
+        "ledger_display",
+        "reported_at",
+        "created_at",
+    )
     list_filter = (CurrencyFilter,)
     list_select_related = ("wallet",)
     search_fields = ("=public_id",)
@@ -139,8 +160,8 @@ class ProviderBalanceReportAdmin(admin.ModelAdmin):
         "public_id",
         "wallet_link",
         "currency",
-        "available",
-        "ledger",
+        "available_display",
+        "ledger_display",
         "reported_at",
         "created_at",
         "reconciliation",
@@ -167,6 +188,14 @@ class ProviderBalanceReportAdmin(admin.ModelAdmin):
     def wallet_link(self, report: ProviderBalanceReport) -> str:
         url = reverse("admin:wallets_wallet_change", args=[report.wallet_id])
         return format_html('<a href="{}">{}</a>', url, report.wallet.public_id)
+
+    @admin.display(description="Available", ordering="available")
+    def available_display(self, report: ProviderBalanceReport) -> str:
+        return _money(report.available, report.currency)
+
+    @admin.display(description="Ledger", ordering="ledger")
+    def ledger_display(self, report: ProviderBalanceReport) -> str:
+        return "-" if report.ledger is None else _money(report.ledger, report.currency)
 
     @admin.display(description="Latest reconciliation (this wallet and currency)")
     def reconciliation(self, report: ProviderBalanceReport) -> str:

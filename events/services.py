@@ -2,6 +2,14 @@
 
 Every path decides the same way (API.md, "Wallet transaction events"):
 
+0. On PostgreSQL, take a transaction-scoped advisory lock on every dedup key the rows
+   carry (hashed into KEY_LOCK_STRIPES stripes), in ascending order, before inserting.
+   Two transactions can only wait on each other's uncommitted rows when they share a
+   key, hence a stripe: the second then waits for the first to commit before it
+   inserts anything, so inserts never deadlock (the balance buckets are upserted in
+   a canonical order too). Striping bounds the locks a transaction holds (shared lock
+   table) whatever the batch size; a stripe collision only serialises two writers, and
+   two large batches nearly always share a stripe, so they run one after the other.
 1. Insert all new rows in request order with `INSERT … ON CONFLICT DO NOTHING
    RETURNING` and no conflict target, so every unique constraint (public id,
    provider + provider_event_id, idempotency key) counts. PostgreSQL inserts the
@@ -18,7 +26,10 @@ Every path decides the same way (API.md, "Wallet transaction events"):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -42,9 +53,15 @@ from wallets.models import Wallet
 RESOURCE_TYPE = "wallet_event"
 ACTION_INGEST = "ingest_event"
 MAX_BATCH_ITEMS = 1000
-# Two batches inserting overlapping keys in different orders can deadlock on each
-# other's uncommitted rows; PostgreSQL aborts one, which is simply run again.
+# The key locks (step 0) make deadlocks between event writers impossible; a deadlock
+# with some other writer is still retried, a bounded number of times with jittered backoff.
 DEADLOCK_ATTEMPTS = 5
+DEADLOCK_BACKOFF_SECONDS = 0.02
+# Lock stripes for dedup keys. At most this many advisory locks per transaction
+# (PostgreSQL's shared lock table holds max_locks_per_transaction x max_connections).
+KEY_LOCK_STRIPES = 256
+# Advisory lock key space of these locks: (namespace << 32) | stripe, one bigint key.
+_KEY_LOCK_NAMESPACE = 0x616D616E  # "aman"
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -261,6 +278,41 @@ def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
     return inserted
 
 
+def _key_stripe(kind: bytes, value: bytes) -> int:
+    digest = hashlib.blake2b(kind + b"\x00" + value, digest_size=8).digest()
+    return int.from_bytes(digest, "big") % KEY_LOCK_STRIPES
+
+
+def key_lock_ids(rows: Iterable[EventRow]) -> list[int]:
+    """The advisory lock keys covering every dedup key of `rows`, distinct and ascending."""
+    stripes: set[int] = set()
+    for row in rows:
+        if row.public_id is not None:
+            stripes.add(_key_stripe(b"id", row.public_id.bytes))
+        if row.provider_event_id is not None:
+            stripes.add(_key_stripe(b"pe", f"{row.provider}\x00{row.provider_event_id}".encode()))
+        if row.idempotency_key is not None:
+            stripes.add(_key_stripe(b"ik", row.idempotency_key.encode()))
+    return [(_KEY_LOCK_NAMESPACE << 32) | stripe for stripe in sorted(stripes)]
+
+
+def _key_locks_take(rows: Sequence[EventRow]) -> None:
+    """Lock the rows' dedup keys in ascending order, till the transaction ends. A no-op off PostgreSQL.
+
+    Only when the store is its own transaction (run_with_deadlock_retry's atomic block is
+    the outermost): inside a caller's longer transaction (the backfill's --dry-run keeps
+    one for the whole file) the locks would be held, and other writers blocked, until
+    that ends; there a deadlock stays possible and is retried.
+
+    unnest() yields the array in order and the function runs once per row as it is
+    produced, so the locks are taken in ascending order in one round trip.
+    """
+    if connection.vendor != "postgresql" or len(connection.atomic_blocks) > 1:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS u(k)", [key_lock_ids(rows)])
+
+
 def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
     """One SELECT of the stored events sharing a dedup key with any of `rows`.
 
@@ -382,6 +434,7 @@ def event_rows_store(
         return []
     for row in rows:  # a deadlock retry runs this again: forget what the aborted attempt assigned
         row.id = None
+    _key_locks_take(rows)
     decisions = _decide(rows, (insert or _insert_values)(rows))
     balance_buckets_apply(events=[d.event for d in decisions if d.status == CREATED])
     return decisions
@@ -397,6 +450,7 @@ def run_with_deadlock_retry(operation: Callable[[], T]) -> T:
             if attempt == DEADLOCK_ATTEMPTS or not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
                 raise
             metrics.event_race_retry_observe()
+            time.sleep(random.uniform(0, DEADLOCK_BACKOFF_SECONDS * 2**attempt))
     raise AssertionError("unreachable")
 
 
@@ -470,7 +524,7 @@ def event_ingest(
 def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
     """Decide up to 1,000 batch items in order, each as a single ingest would, in one transaction.
 
-    Round trips: one wallet lookup, one INSERT, one SELECT when some item was not
+    Round trips: one wallet lookup, one key-lock SELECT, one INSERT, one SELECT when some item was not
     new, one bucket upsert, one audit insert. A bad item is an `invalid` result;
     it never stops the others.
     """

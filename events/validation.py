@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from rest_framework import status
 
 from amani.api.errors import DomainError
@@ -147,6 +148,21 @@ def _json_ok(value: object) -> bool:
     return True
 
 
+_ABSENT = object()
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def metadata_size(metadata: dict[str, Any]) -> int:
+    """Bytes of the compact UTF-8 JSON text of `metadata` (checked storable by _json_ok first).
+
+    One item of a batch or backfill may not carry more than a single ingest request
+    could (settings.API_MAX_BODY_BYTES, 413 there): the metadata is what can make it
+    large, every other field being bounded. Short texts are measured without encoding.
+    """
+    text = _COMPACT_JSON.encode(metadata)
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def event_parse(
     data: dict[str, Any],
     *,
@@ -236,13 +252,15 @@ def event_parse(
             if occurred_at > (now or dt.datetime.now(dt.UTC)) + MAX_FUTURE:
                 errors["occurred_at"] = ["Must not be more than 5 minutes in the future."]
 
-    metadata = get("metadata")
-    if metadata is None:
+    metadata = get("metadata", _ABSENT)
+    if metadata is _ABSENT:
         metadata = {}
-    elif not isinstance(metadata, dict):
+    elif not isinstance(metadata, dict):  # null too: a JSON object when the field is present
         errors["metadata"] = ["Must be a JSON object."]
     elif not _json_ok(metadata):
         errors["metadata"] = ["Must not contain \\u0000, unpaired surrogates or non-finite numbers."]
+    elif metadata and (size := metadata_size(metadata)) > (limit := settings.API_MAX_BODY_BYTES):
+        errors["metadata"] = [f"Must serialize to at most {limit} bytes of JSON (the request body limit); got {size}."]
 
     provider = get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider):

@@ -117,7 +117,10 @@ class EventIngestSerializer(serializers.Serializer):
         required=False, max_length=255, help_text="The provider's id for the event; with the provider, a dedup key."
     )
     occurred_at = serializers.DateTimeField(help_text="RFC 3339 with an offset; not more than 5 minutes in the future.")
-    metadata = serializers.DictField(required=False, help_text="Any JSON object without \\u0000; not content.")
+    metadata = serializers.DictField(
+        required=False,
+        help_text="Optional; a JSON object (not null) without \\u0000, at most 1 MiB as JSON; not content.",
+    )
     provider = serializers.CharField(required=False, help_text="Optional; must equal the wallet's provider.")
 
 

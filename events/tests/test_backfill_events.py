@@ -259,3 +259,25 @@ def test_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
         path = tmp_path / name
         path.write_bytes(b"\xef\xbb\xbf" + content.encode())
         assert run(str(path))[:2] == (0, "read=1 created=1 duplicate=0 conflict=0 invalid=0\n")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_null_and_oversized_metadata_are_rejected_as_by_the_batch(tmp_path, settings, fmt):
+    settings.API_MAX_BODY_BYTES = 1024
+    wallet = WalletFactory()
+    records: list[object] = [
+        record(wallet, "ok"),
+        {**record(wallet, "null_meta"), "metadata": None},
+        record(wallet, "big_meta", metadata={"blob": "x" * 2000}),
+        record(wallet, "no_meta", metadata=None),
+    ]
+    path = (write_jsonl if fmt == "jsonl" else write_csv)(tmp_path / f"meta.{fmt}", records)
+    code, out, err = run(str(path))
+    assert code == 1
+    assert out.strip() == "read=4 created=2 duplicate=0 conflict=0 invalid=2"
+    first = 2 if fmt == "csv" else 1  # the CSV header is line 1
+    assert rejected_lines(err) == {first + 1, first + 2}
+    reasons = [line for line in err.splitlines() if line.startswith("line ")]
+    assert all("invalid validation_error" in line and "metadata" in line for line in reasons), reasons
+    assert set(WalletEvent.objects.values_list("provider_event_id", flat=True)) == {"ok", "no_meta"}
+    assert WalletEvent.objects.get(provider_event_id="no_meta").metadata == {}

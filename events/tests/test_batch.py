@@ -197,3 +197,46 @@ def test_batch_round_trips_do_not_grow_with_the_batch(signed_client, django_asse
     with django_assert_max_num_queries(10):
         body = send(signed_client, items)
     assert body["summary"] == {"created": 200, "duplicate": 2, "conflict": 0, "invalid": 0}
+
+
+def test_item_metadata_over_the_single_request_limit_is_invalid(signed_client, wallet, settings):
+    settings.API_MAX_BODY_BYTES = 1024 * 1024
+    big = {"blob": "x" * (3 * 1024 * 1024)}
+    fits = {"blob": "é" * 1000}
+    body = send(
+        signed_client,
+        [
+            item(wallet, provider_event_id="big", metadata=big),
+            item(wallet, provider_event_id="fits", metadata=fits),
+        ],
+    )
+    big_result, fits_result = body["results"]
+    assert big_result["status"] == "invalid" and big_result["event"] is None
+    assert big_result["error"]["code"] == "validation_error"
+    assert "metadata" in big_result["error"]["message"]
+    assert fits_result["status"] == "created"
+    assert list(WalletEvent.objects.values_list("provider_event_id", flat=True)) == ["fits"]
+
+
+def test_item_metadata_limit_counts_utf8_bytes_of_compact_json(signed_client, wallet, settings):
+    settings.API_MAX_BODY_BYTES = 100
+    # {"n":"ééé…"}: 8 bytes of syntax plus 2 bytes per é.
+    at_limit, over = {"n": "é" * 46}, {"n": "é" * 47}
+    body = send(
+        signed_client,
+        [
+            item(wallet, provider_event_id="at", metadata=at_limit),
+            item(wallet, provider_event_id="over", metadata=over),
+        ],
+    )
+    assert [result["status"] for result in body["results"]] == ["created", "invalid"]
+
+
+def test_null_item_metadata_is_invalid_naming_it(signed_client, wallet):
+    body = send(signed_client, [{**item(wallet), "metadata": None}, item(wallet, metadata=None)])
+    null_result, omitted_result = body["results"]
+    assert null_result["status"] == "invalid"
+    assert null_result["error"]["code"] == "validation_error"
+    assert "metadata" in null_result["error"]["message"]
+    assert omitted_result["status"] == "created"
+    assert omitted_result["event"]["metadata"] == {}

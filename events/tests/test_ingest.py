@@ -394,3 +394,18 @@ def test_request_round_trips_are_bounded(signed_client, wallet, django_assert_ma
         assert post(signed_client, wallet, event_body()).status_code == 201
     with django_assert_max_num_queries(9):
         assert post(signed_client, wallet, event_body(provider_event_id="warm")).status_code == 200
+
+
+def test_null_metadata_is_400_naming_it(signed_client, wallet):
+    body = {**event_body(), "metadata": None}
+    response = post(signed_client, wallet, body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["code"], list(error["fields"])) == ("validation_error", ["metadata"])
+    assert not WalletEvent.objects.exists()
+
+
+def test_omitted_metadata_is_stored_as_an_empty_object(signed_client, wallet):
+    response = post(signed_client, wallet, event_body(metadata=None))
+    assert response.status_code == 201, response.content
+    assert response.json()["metadata"] == {}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from events.models import WalletEvent
+from audit.paginator import EstimatedCountPaginator, table_row_estimate
+from events.models import ProviderBalanceReport, WalletEvent
 from events.tests.factories import WalletEventFactory, WalletFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,14 +68,52 @@ def test_wallet_page_link_lists_that_wallets_events(admin_client, events):
     assert f"{CHANGELIST}?wallet={wallet.pk}" in wallet_page.content.decode()
 
 
-def test_no_full_count(admin_client, events):
+def _analyze() -> int:
+    """Set the planner's row estimate the paginator reads (ANALYZE counts this transaction's rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {WalletEvent._meta.db_table}")
+    return table_row_estimate(WalletEvent.objects.all())
+
+
+def _changelist_counts(admin_client, params) -> tuple[Any, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(CHANGELIST, params)
+    assert response.status_code == 200
+    assert response.context["cl"].show_full_result_count is False
+    return response.context["cl"], [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+
+
+FILTERED = ({"event_type": "fee"}, {"currency": "KES"})
+
+
+def test_no_full_count_small_table_counts_with_a_cap(admin_client, events):
+    """Estimate under the cap (set here, not left by earlier tests): one capped COUNT per page, never a full one."""
     wallet, _, _ = events
-    for params in ({}, {"wallet": wallet.pk}, {"event_type": "fee"}):
-        with CaptureQueriesContext(connection) as queries:
-            response = admin_client.get(CHANGELIST, params)
-        assert response.context["cl"].show_full_result_count is False
-        counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
-        assert all("LIMIT" in sql for sql in counts)  # an estimate or a capped count, never a full COUNT(*)
+    assert _analyze() == 4 <= EstimatedCountPaginator.count_cap
+    for params in ({}, {"wallet": wallet.pk}, *FILTERED):
+        cl, counts = _changelist_counts(admin_client, params)
+        assert len(counts) == 1 and "LIMIT" in counts[0], counts
+        assert cl.result_count == cl.queryset.count()
+
+
+def test_no_full_count_large_table_uses_the_estimate(admin_client, events, monkeypatch):
+    """Estimate over the cap: unfiltered pages run no COUNT at all; filtered ones a capped COUNT."""
+    wallet, _, _ = events
+    monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 2)
+    estimate = _analyze()
+    assert estimate == 4 > EstimatedCountPaginator.count_cap
+    cl, counts = _changelist_counts(admin_client, {})
+    assert counts == []
+    assert cl.result_count == estimate
+    for params in ({"wallet": wallet.pk}, *FILTERED):
+        cl, counts = _changelist_counts(admin_client, params)
+        assert len(counts) == 1 and "LIMIT" in counts[0], counts
+        assert cl.result_count == 1
+    # Past the cap a filtered count stops at the cap, still with LIMIT: never a full COUNT(*).
+    WalletEventFactory.create_batch(2, wallet=wallet)
+    cl, counts = _changelist_counts(admin_client, {"wallet": wallet.pk})
+    assert len(counts) == 1 and "LIMIT" in counts[0]
+    assert cl.result_count == 2 < cl.queryset.count()
 
 
 def test_read_only(admin_client, events):
@@ -82,3 +125,32 @@ def test_read_only(admin_client, events):
     response = admin_client.post(reverse("admin:events_walletevent_delete", args=[wanted.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert WalletEvent.objects.filter(pk=wanted.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"), [("25.5", "NGN", "25.50"), ("1500", "JPY", "1500"), ("1.25", "KWD", "1.250")]
+)
+def test_amounts_show_the_currencys_minor_unit_digits(admin_client, amount, currency, shown):
+    event = WalletEventFactory(amount=Decimal(amount), currency=currency)
+    stored = f"{Decimal(amount):.4f}"  # the column's four places, as the admin showed them before
+    listing = admin_client.get(CHANGELIST).content.decode()
+    assert f'<td class="field-amount_display">{shown}</td>' in listing
+    assert stored not in listing
+    detail = admin_client.get(reverse("admin:events_walletevent_change", args=[event.pk])).content.decode()
+    assert f'<div class="readonly">{shown}</div>' in detail
+    assert f'<div class="readonly">{stored}</div>' not in detail  # (the page title is the model's __str__)
+
+
+def test_provider_report_amounts_show_the_currencys_minor_unit_digits(admin_client):
+    wallet = WalletFactory()
+    report = ProviderBalanceReport.objects.create(
+        wallet=wallet, currency="NGN", available=Decimal("25.5"), ledger=None, reported_at=timezone.now()
+    )
+    listing = admin_client.get(reverse("admin:events_providerbalancereport_changelist")).content.decode()
+    assert '<td class="field-available_display">25.50</td>' in listing
+    assert '<td class="field-ledger_display">-</td>' in listing
+    report.ledger = Decimal("30")
+    report.save()
+    detail = admin_client.get(reverse("admin:events_providerbalancereport_change", args=[report.pk])).content.decode()
+    assert '<div class="readonly">25.50</div>' in detail and '<div class="readonly">30.00</div>' in detail
+    assert '<div class="readonly">25.5000</div>' not in detail and "30.0000" not in detail
