@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from amani.money import amount_format
 from wallets.models import Wallet
 
 # 18 integer digits (the contract's limit) and up to 4 decimals (CLF, UYW).
@@ -55,7 +56,7 @@ class WalletEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.amount} {self.currency}"
+        return f"{self.event_type} {amount_format(self.amount, self.currency)} {self.currency}"
 
 
 class BalanceBucket(models.Model):
@@ -99,4 +100,7 @@ class ProviderBalanceReport(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.currency} available {self.available} at {self.reported_at:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.currency} available {amount_format(self.available, self.currency)} "
+            f"at {self.reported_at:%Y-%m-%d %H:%M}"
+        )

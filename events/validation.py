@@ -125,27 +125,42 @@ def _text_ok(value: str) -> bool:
     return True
 
 
-def _json_ok(value: object) -> bool:
-    """Storable in jsonb: no NUL or lone surrogate in any key or string, finite numbers only."""
+def _json_size_bound(value: object) -> int | None:
+    """None unless storable in jsonb (no NUL or lone surrogate in any key or string, finite
+    numbers only); else an upper bound of its compact UTF-8 JSON size, found on the same walk.
+
+    A character takes at most 6 bytes (a \\uXXXX escape), an int at most bit_length/3 + 2
+    characters, a float 24: the bound only decides whether the exact size is worth computing.
+    """
+    bound = 0
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if not _text_ok(item):
-                return False
+                return None
+            bound += 6 * len(item) + 2
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str) or not _text_ok(key):
-                    return False
+                    return None
+                bound += 6 * len(key) + 4  # quotes, colon, comma
                 stack.append(child)
+            bound += 2
         elif isinstance(item, list):
             stack.extend(item)
+            bound += 2 + len(item)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                return False
-        elif not (item is None or isinstance(item, bool | int)):
-            return False
-    return True
+                return None
+            bound += 24
+        elif isinstance(item, bool) or item is None:
+            bound += 5
+        elif isinstance(item, int):
+            bound += item.bit_length() // 3 + 2
+        else:
+            return None
+    return bound
 
 
 _ABSENT = object()
@@ -153,7 +168,7 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def metadata_size(metadata: dict[str, Any]) -> int:
-    """Bytes of the compact UTF-8 JSON text of `metadata` (checked storable by _json_ok first).
+    """Bytes of the compact UTF-8 JSON text of `metadata` (checked storable by _json_size_bound first).
 
     One item of a batch or backfill may not carry more than a single ingest request
     could (settings.API_MAX_BODY_BYTES, 413 there): the metadata is what can make it
@@ -257,9 +272,9 @@ def event_parse(
         metadata = {}
     elif not isinstance(metadata, dict):  # null too: a JSON object when the field is present
         errors["metadata"] = ["Must be a JSON object."]
-    elif not _json_ok(metadata):
+    elif (bound := _json_size_bound(metadata)) is None:
         errors["metadata"] = ["Must not contain \\u0000, unpaired surrogates or non-finite numbers."]
-    elif metadata and (size := metadata_size(metadata)) > (limit := settings.API_MAX_BODY_BYTES):
+    elif bound > (limit := settings.API_MAX_BODY_BYTES) and (size := metadata_size(metadata)) > limit:
         errors["metadata"] = [f"Must serialize to at most {limit} bytes of JSON (the request body limit); got {size}."]
 
     provider = get("provider")

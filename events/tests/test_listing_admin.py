@@ -154,3 +154,18 @@ def test_provider_report_amounts_show_the_currencys_minor_unit_digits(admin_clie
     detail = admin_client.get(reverse("admin:events_providerbalancereport_change", args=[report.pk])).content.decode()
     assert '<div class="readonly">25.50</div>' in detail and '<div class="readonly">30.00</div>' in detail
     assert '<div class="readonly">25.5000</div>' not in detail and "30.0000" not in detail
+
+
+def test_event_and_report_titles_use_the_currencys_digits(db):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from events.models import ProviderBalanceReport, WalletEvent
+    from wallets.tests.factories import WalletFactory
+
+    wallet = WalletFactory()
+    event = WalletEvent(wallet=wallet, event_type="deposit", amount=Decimal("25.5"), currency="KWD")
+    report = ProviderBalanceReport(wallet=wallet, currency="NGN", available=Decimal("7"), reported_at=timezone.now())
+    assert str(event) == "deposit 25.500 KWD"
+    assert str(report).startswith("NGN available 7.00 at ")
