@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import InvalidToken
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from amani.crypto import fernet
 from amani.models import ApiClient, ApiKey, ApiNonce, Scope
+from amani.rows import model_from_row
 
 if TYPE_CHECKING:
     from audit.services import Actor
@@ -161,8 +163,35 @@ def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | N
     return key
 
 
+@cache
+def _api_key_sql() -> str:
+    key, client = ApiKey._meta, ApiClient._meta
+    columns = [f'k."{field.column}"' for field in key.concrete_fields]
+    columns += [f'c."{field.column}"' for field in client.concrete_fields]
+    return (
+        f'SELECT {", ".join(columns)} FROM "{key.db_table}" k JOIN "{client.db_table}" c '  # noqa: S608 (names only)
+        f'ON c."{client.pk.column}" = k."{key.get_field("client").column}" WHERE k."key_id" = %s'
+    )
+
+
 def api_key_get(*, key_id: str) -> ApiKey | None:
-    return ApiKey.objects.select_related("client").filter(key_id=key_id).first()
+    """The key with its client, in one query.
+
+    Hand-written SQL because it runs on every signed request: building the equivalent
+    ORM query (select_related + first) cost more CPU than PostgreSQL spent answering it
+    (docs/benchmarks.md). The instances are ordinary model instances.
+    """
+    if connection.vendor != "postgresql":  # SQLite (`make run`): the ORM converts its text values
+        return ApiKey.objects.select_related("client").filter(key_id=key_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_api_key_sql(), [key_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(ApiKey._meta.concrete_fields)
+    key = model_from_row(ApiKey, row[:split], connection)
+    key.client = model_from_row(ApiClient, row[split:], connection)
+    return key
 
 
 # Touch last_used_at at most once a minute per key: a write on every request would
@@ -181,14 +210,35 @@ def nonce_record(*, key_id: str, nonce: str, now: datetime) -> bool:
 
     One INSERT … ON CONFLICT DO NOTHING in its own autocommit statement: the unique
     constraint decides across every server process, and no savepoint is needed.
+
+    Outside a transaction the statement commits asynchronously (`SET LOCAL
+    synchronous_commit TO off`, sent in the same round trip, scoped to this one
+    statement's transaction, so PgBouncer transaction pooling is fine). The row is
+    visible to every other session at once, so replays are still refused across
+    processes; only its durability trails by at most 3 x wal_writer_delay (600 ms by
+    default). A PostgreSQL crash inside that window forgets those nonces, and a
+    captured request could then be replayed once within the timestamp window; the
+    writes it could repeat are idempotent (dedup keys) except a provider balance report,
+    which would be stored twice with the same content. Waiting for a WAL flush here cost
+    a whole fsync per request (docs/benchmarks.md).
     """
     table = ApiNonce._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (key_id, nonce, seen_at) VALUES (%s, %s, %s) "  # noqa: S608
+        "ON CONFLICT (key_id, nonce) DO NOTHING"
+    )
+    # Two statements in one string need client-side binding (Django's default).
+    asynchronous = (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and not connection.settings_dict["OPTIONS"].get("server_side_binding")
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (key_id, nonce, seen_at) VALUES (%s, %s, %s) "  # noqa: S608
-            "ON CONFLICT (key_id, nonce) DO NOTHING",
-            [key_id, nonce, now],
-        )
+        if asynchronous:
+            cursor.execute("SET LOCAL synchronous_commit TO off; " + sql, [key_id, nonce, now])
+            cursor.nextset()
+        else:
+            cursor.execute(sql, [key_id, nonce, now])
         return cursor.rowcount == 1
 
 

@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from amani.admin_utils import ReadOnlyModelAdmin
 from audit.models import AuditRecord
-from audit.paginator import EstimatedCountPaginator
 
 # Filter choices come from the newest records, never from a DISTINCT over the whole table.
 RECENT_FOR_CHOICES = 1000
@@ -43,15 +43,15 @@ class ResourceTypeFilter(RecentValuesFilter):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyModelAdmin):
+    """Append-only: nobody adds, changes or deletes records here, superusers included."""
+
     list_display = ("created_at", "action", "actor_type", "actor_id", "resource_type", "resource_id", "request_id")
     list_filter = (ActionFilter, "actor_type", ResourceTypeFilter)
     # A placeholder that shows the search box; get_search_results does exact matches only.
     search_fields = ("=resource_id",)
     search_help_text = "Exact resource id, user id or request id."
     ordering = ("-created_at", "-id")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 50
     fields = (
         "created_at",
@@ -66,23 +66,8 @@ class AuditRecordAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "\x00" in term:
-            return queryset.none(), False
+    def search_condition(self, term: str) -> Q | None:
         condition = Q(resource_id=term) | Q(request_id=term)
         with contextlib.suppress(ValueError):
             condition |= Q(user_id=uuid.UUID(term))
-        return queryset.filter(condition), False
-
-    # Append-only: nobody adds, changes or deletes records here, superusers included.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditRecord | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditRecord | None = None) -> bool:
-        return False
+        return condition

@@ -12,8 +12,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from amani.admin_utils import ReadOnlyModelAdmin
 from amani.money import MoneyError, amount_format
-from audit.paginator import EstimatedCountPaginator
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
 from wallets.models import Provider, Wallet
@@ -57,7 +57,7 @@ class CurrencyFilter(admin.SimpleListFilter):
 
 
 @admin.register(WalletEvent)
-class WalletEventAdmin(admin.ModelAdmin):
+class WalletEventAdmin(ReadOnlyModelAdmin):
     list_display = (
         "public_id",
         "wallet_link",
@@ -74,8 +74,6 @@ class WalletEventAdmin(admin.ModelAdmin):
     # A placeholder that shows the search box; get_search_results does exact matches only.
     search_fields = ("=public_id",)
     search_help_text = "Exact event id, wallet id, provider event id or idempotency key."
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 100
     fields = (
         "public_id",
@@ -92,25 +90,11 @@ class WalletEventAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One wallet's history: ix_event_wallet_occurred, in the API's order. Everything: the primary key.
         return ("-occurred_at", "-id") if request.GET.get("wallet") else ("-id",)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "\x00" in term:
-            return queryset.none(), False
+    def search_condition(self, term: str) -> Q | None:
         # Each branch is an equality on an index: (provider, provider_event_id) is probed once per
         # provider; a wallet id is resolved first so the OR stays on this table's indexes.
         condition = Q(idempotency_key=term) | Q(provider__in=Provider.values, provider_event_id=term)
@@ -123,7 +107,7 @@ class WalletEventAdmin(admin.ModelAdmin):
             wallet_pk = Wallet.objects.filter(public_id=as_uuid).values_list("pk", flat=True).first()
             if wallet_pk is not None:
                 condition |= Q(wallet_id=wallet_pk)
-        return queryset.filter(condition), False
+        return condition
 
     @admin.display(description="Wallet", ordering="wallet__public_id")
     def wallet_link(self, event: WalletEvent) -> str:
@@ -136,7 +120,7 @@ class WalletEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderBalanceReport)
-class ProviderBalanceReportAdmin(admin.ModelAdmin):
+class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
     """What providers reported, read-only; the change page shows the wallet and currency's reconciliation."""
 
     list_display = (
@@ -153,8 +137,6 @@ class ProviderBalanceReportAdmin(admin.ModelAdmin):
     search_fields = ("=public_id",)
     search_help_text = "Exact report id or wallet id."
     ordering = ("-reported_at", "-id")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 100
     fields = (
         "public_id",
@@ -168,21 +150,12 @@ class ProviderBalanceReportAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def search_condition(self, term: str) -> Q | None:
         try:
-            as_uuid = uuid.UUID(search_term.strip())
+            as_uuid = uuid.UUID(term)
         except ValueError:
-            return (queryset.none(), False) if search_term.strip() else (queryset, False)
-        return queryset.filter(Q(public_id=as_uuid) | Q(wallet__public_id=as_uuid)), False
+            return None
+        return Q(public_id=as_uuid) | Q(wallet__public_id=as_uuid)
 
     @admin.display(description="Wallet")
     def wallet_link(self, report: ProviderBalanceReport) -> str:

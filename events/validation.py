@@ -25,6 +25,7 @@ from django.conf import settings
 from rest_framework import status
 
 from amani.api.errors import DomainError
+from amani.api.idempotency import idempotency_key_check
 from amani.money import MoneyError, amount_parse, currency_exponent
 from events.models import EventType
 
@@ -36,7 +37,6 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 class EventInvalid(DomainError):
@@ -105,13 +105,6 @@ def timestamp_parse(value: object) -> dt.datetime:
         return parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise ValueError("Not a valid date and time.") from None
-
-
-def idempotency_key_check(value: object) -> str:
-    """1-255 printable ASCII characters; ValueError otherwise."""
-    if not isinstance(value, str) or not _PRINTABLE_ASCII.fullmatch(value):
-        raise ValueError("Must be 1-255 printable ASCII characters.")
-    return value
 
 
 def _text_ok(value: str) -> bool:
@@ -303,18 +296,3 @@ def provider_check(item: EventInput, wallet_provider: str) -> None:
     """A `provider` sent with the event must be the wallet's."""
     if item.provider is not None and item.provider != wallet_provider:
         raise EventInvalid({"provider": [f"Must be the wallet's provider ({wallet_provider}) when sent."]})
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every record: json.loads with keyword arguments builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
-
-
-def json_loads_strict(text: str | bytes) -> Any:
-    """JSON refusing NaN/Infinity (backfill JSONL lines, CSV metadata cells); ValueError if not UTF-8 JSON."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return _DECODER.decode(text)

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from audit.paginator import EstimatedCountPaginator
+from amani.admin_utils import ReadOnlyModelAdmin
 from audit.services import Actor
 from events.reconciliation import (
     DRIFT,
@@ -68,7 +68,7 @@ class ReconciliationFilter(admin.SimpleListFilter):
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(ReadOnlyModelAdmin):
     list_display = (
         "public_id",
         "user_id",
@@ -83,8 +83,6 @@ class WalletAdmin(admin.ModelAdmin):
     search_fields = ("=public_id",)
     search_help_text = "Exact wallet id, user id, provider account id or idempotency key."
     ordering = ("-created_at", "-id")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 50
     actions = ("deactivate_wallets", "reactivate_wallets")
     fields = (
@@ -116,12 +114,7 @@ class WalletAdmin(admin.ModelAdmin):
         """`drift` when any currency's latest provider report disagrees with the events."""
         return getattr(wallet, "reconciliation_status", None) or "-"
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if "\x00" in term:
-            return queryset.none(), False
+    def search_condition(self, term: str) -> Q | None:
         # Each branch is an equality on an indexed column: no icontains scan.
         condition = Q(provider_account_id=term) | Q(idempotency_key=term)
         try:
@@ -130,7 +123,7 @@ class WalletAdmin(admin.ModelAdmin):
             pass
         else:
             condition |= Q(public_id=as_uuid) | Q(user_id=as_uuid)
-        return queryset.filter(condition), False
+        return condition
 
     @admin.display(description="Audit records")
     def audit_records(self, wallet: Wallet) -> str:
@@ -140,16 +133,6 @@ class WalletAdmin(admin.ModelAdmin):
     @admin.display(description="Events")
     def events(self, wallet: Wallet) -> str:
         return _link("admin:events_walletevent_changelist", f"wallet={wallet.pk}", "This wallet's events")
-
-    # Read-only for everyone: changes go through the actions below (and their audit records).
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
-        return False
 
     def has_change_wallet_status_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.change_wallet_status")

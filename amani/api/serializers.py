@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -19,3 +20,15 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
     """{"error": {"code", "message", "fields"?}}: every error response (amani.api.errors)."""
 
     error = ErrorDetailSerializer()
+
+
+def error_doc(description: str) -> OpenApiResponse:
+    """An error response in the OpenAPI document: the envelope, with what its codes mean here."""
+    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+
+
+AUTH_ERRORS = {
+    401: error_doc("Missing or invalid HMAC signature (missing_credentials, bad_signature, …)."),
+    403: error_doc("insufficient_scope: the client lacks the scope this endpoint needs."),
+    429: error_doc("throttled, with Retry-After."),
+}

@@ -19,29 +19,15 @@ from amani.api.errors import NotFound
 from amani.api.views import ApiView
 from amani.money import MoneyError, amount_format, amount_parse, currency_exponent
 from amani.routers import reading_from_replica
+from events.api.serializers import Rfc3339Field
 from events.balances import CurrencyBalance, wallet_balances
 from events.models import ProviderBalanceReport
 from events.reconciliation import Reconciliation, provider_balance_record, reconciliation_get
-from events.validation import timestamp_parse
 from wallets.selectors import wallet_get
 
 # A provider's clock may run a little ahead of ours; further ahead is a mistake.
 MAX_FUTURE = dt.timedelta(minutes=5)
 _datetime_field = serializers.DateTimeField()
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class Rfc3339Field(serializers.Field):
-    """An RFC 3339 timestamp with an offset, by the events' own rule (events.validation.timestamp_parse)."""
-
-    def to_internal_value(self, data: Any) -> dt.datetime:
-        try:
-            return timestamp_parse(data)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return _datetime_field.to_representation(value)
 
 
 class CurrencyField(serializers.CharField):

@@ -73,7 +73,7 @@ def batch_representation(results: list[BatchResult]) -> dict[str, Any]:
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class Rfc3339Field(serializers.Field):
-    """An RFC 3339 timestamp with an offset (query parameters)."""
+    """An RFC 3339 timestamp with an offset, by the events' own rule (events.validation.timestamp_parse)."""
 
     def to_internal_value(self, data: Any) -> dt.datetime:
         try:

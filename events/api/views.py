@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from amani.api.serializers import ErrorEnvelopeSerializer
+from amani.api.idempotency import IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotency_parameters
+from amani.api.serializers import AUTH_ERRORS, error_doc
 from amani.api.views import ApiView
 from amani.routers import reading_from_replica
 from events.api.serializers import (
@@ -28,20 +28,7 @@ from events.services import event_ingest, event_ingest_batch
 from events.validation import EventInvalid, event_parse
 from wallets.selectors import wallet_get
 
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
-
-
-AUTH_ERRORS = {
-    401: _error("Missing or invalid HMAC signature (missing_credentials, bad_signature, …)."),
-    403: _error("insufficient_scope: the client lacks the scope this endpoint needs."),
-    429: _error("throttled, with Retry-After."),
-}
-WALLET_NOT_FOUND = _error("not_found: no wallet has this id (or the id is not a UUID).")
+WALLET_NOT_FOUND = error_doc("not_found: no wallet has this id (or the id is not a UUID).")
 
 
 class EventIngestView(ApiView):
@@ -55,36 +42,23 @@ class EventIngestView(ApiView):
         "metadata is not content): a replay (200). Different content: 409 event_conflict with existing_event_id. "
         "At least one of the three keys is required. Racing identical requests leave exactly one event.",
         request=EventIngestSerializer,
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_KEY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                pattern=r"^[\x20-\x7e]{1,255}$",
-                description="1-255 printable ASCII characters; a dedup key (events namespace).",
-            ),
-            OpenApiParameter(
-                REPLAYED_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                enum=["true"],
-                response=[200],
-                description="`true` when the event was already recorded (idempotent replay).",
-            ),
-        ],
+        parameters=idempotency_parameters(
+            key="1-255 printable ASCII characters; a dedup key (events namespace).",
+            replayed="`true` when the event was already recorded (idempotent replay).",
+        ),
         responses={
             201: OpenApiResponse(EventSerializer, description="A new event."),
             200: OpenApiResponse(EventSerializer, description="Replay: the earlier event with the same content."),
-            400: _error(
+            400: error_doc(
                 "validation_error (fields names each bad field, or the Idempotency-Key header), "
                 "dedup_key_required, or invalid_json."
             ),
             404: WALLET_NOT_FOUND,
-            409: _error(
+            409: error_doc(
                 "event_conflict: an earlier event shares a dedup key but not the content; "
                 "the error carries existing_event_id."
             ),
-            415: _error("unsupported_media_type: the body is not application/json."),
+            415: error_doc("unsupported_media_type: the body is not application/json."),
             **AUTH_ERRORS,
         },
     )
@@ -123,7 +97,7 @@ class WalletEventListView(ApiView):
         parameters=[EventListParams],
         responses={
             200: EventPageSerializer,
-            400: _error("validation_error: a bad filter, limit or cursor (fields names it)."),
+            400: error_doc("validation_error: a bad filter, limit or cursor (fields names it)."),
             404: WALLET_NOT_FOUND,
             **AUTH_ERRORS,
         },
@@ -151,9 +125,11 @@ class EventBatchView(ApiView):
         request=EventBatchSerializer,
         responses={
             200: EventBatchResultSerializer,
-            400: _error('validation_error: the body is not {"events": [...]} with 1 to 1,000 items; or invalid_json.'),
-            413: _error("payload_too_large: over 16 MiB."),
-            415: _error("unsupported_media_type: the body is not application/json."),
+            400: error_doc(
+                'validation_error: the body is not {"events": [...]} with 1 to 1,000 items; or invalid_json.'
+            ),
+            413: error_doc("payload_too_large: over 16 MiB."),
+            415: error_doc("unsupported_media_type: the body is not application/json."),
             **AUTH_ERRORS,
         },
     )

@@ -15,8 +15,6 @@ from amani.api.pagination import PageParams
 from wallets.models import Provider, Wallet
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# 1-255 printable ASCII characters (API.md, Wallets).
-IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 def text_problem(value: str) -> str | None:

@@ -13,11 +13,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from amani.api.errors import validation_fields
+from amani.api.idempotency import (
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENCY_KEY_MESSAGE,
+    REPLAYED_HEADER,
+    idempotency_key_valid,
+    idempotency_parameters,
+)
 from amani.api.pagination import keyset_page
-from amani.api.serializers import ErrorEnvelopeSerializer
+from amani.api.serializers import AUTH_ERRORS, error_doc
 from amani.api.views import ApiView
 from wallets.api.serializers import (
-    IDEMPOTENCY_KEY_RE,
     WalletListParams,
     WalletPageSerializer,
     WalletRegisterSerializer,
@@ -25,20 +31,6 @@ from wallets.api.serializers import (
 )
 from wallets.selectors import wallet_get, wallet_list
 from wallets.services import wallet_register
-
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
-
-
-AUTH_ERRORS = {
-    401: _error("Missing or invalid HMAC signature (missing_credentials, bad_signature, …)."),
-    403: _error("insufficient_scope: the client lacks the scope this endpoint needs."),
-    429: _error("throttled, with Retry-After."),
-}
 
 
 class WalletCollectionView(ApiView):
@@ -51,21 +43,10 @@ class WalletCollectionView(ApiView):
         "requests race, one wallet row exists afterwards and every one of them gets 200 or 201 with its id.",
         request=WalletRegisterSerializer,
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_KEY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                pattern=r"^[\x20-\x7e]{1,255}$",
-                description="1-255 printable ASCII characters. Reused with the same user_id, provider and "
+            *idempotency_parameters(
+                key="1-255 printable ASCII characters. Reused with the same user_id, provider and "
                 "provider_account_id: a replay (200). Reused with others: 422 idempotency_key_reused.",
-            ),
-            OpenApiParameter(
-                REPLAYED_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                enum=["true"],
-                response=[200],
-                description="`true` when the wallet already existed (idempotent replay).",
+                replayed="`true` when the wallet already existed (idempotent replay).",
             ),
             OpenApiParameter(
                 "Location",
@@ -82,10 +63,10 @@ class WalletCollectionView(ApiView):
                 description="Replay: the earlier wallet for this Idempotency-Key, or the existing wallet "
                 "of this user_id, provider and provider_account_id.",
             ),
-            400: _error("validation_error (fields names each bad field or header) or invalid_json."),
-            409: _error("wallet_claimed: this provider account belongs to another user_id."),
-            415: _error("unsupported_media_type: the body is not application/json."),
-            422: _error("idempotency_key_reused: the key was used with another user_id/provider/account."),
+            400: error_doc("validation_error (fields names each bad field or header) or invalid_json."),
+            409: error_doc("wallet_claimed: this provider account belongs to another user_id."),
+            415: error_doc("unsupported_media_type: the body is not application/json."),
+            422: error_doc("idempotency_key_reused: the key was used with another user_id/provider/account."),
             **AUTH_ERRORS,
         },
     )
@@ -94,8 +75,8 @@ class WalletCollectionView(ApiView):
         serializer = WalletRegisterSerializer(data=body)
         errors: dict[str, Any] = {} if serializer.is_valid() else validation_fields(serializer.errors)
         idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
-        if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
-            errors[IDEMPOTENCY_KEY_HEADER] = ["Must be 1-255 printable ASCII characters."]
+        if idempotency_key is not None and not idempotency_key_valid(idempotency_key):
+            errors[IDEMPOTENCY_KEY_HEADER] = [IDEMPOTENCY_KEY_MESSAGE]
         if errors:
             raise serializers.ValidationError(errors)
 
@@ -116,7 +97,7 @@ class WalletCollectionView(ApiView):
         parameters=[WalletListParams],
         responses={
             200: WalletPageSerializer,
-            400: _error("validation_error: a bad filter, limit or cursor (fields names it)."),
+            400: error_doc("validation_error: a bad filter, limit or cursor (fields names it)."),
             **AUTH_ERRORS,
         },
     )
@@ -147,7 +128,7 @@ class WalletDetailView(ApiView):
         description="The wallet with this public id.",
         responses={
             200: WalletSerializer,
-            404: _error("not_found: no wallet has this id (or the id is not a UUID)."),
+            404: error_doc("not_found: no wallet has this id (or the id is not a UUID)."),
             **AUTH_ERRORS,
         },
     )

@@ -11,66 +11,26 @@ committed batches come back as duplicates and the rest are created.
 from __future__ import annotations
 
 import contextlib
-import csv
-import hashlib
-import io
-import json
-import os
-import stat
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
-from tqdm import tqdm
 
 from amani.api.errors import DomainError
-from audit.services import Actor, audit_record
-from wallets.api.serializers import IDEMPOTENCY_KEY_RE, WalletRegisterSerializer
+from amani.api.idempotency import IDEMPOTENCY_KEY_MESSAGE, idempotency_key_valid
+from amani.backfill import FORMATS, BackfillCommand, Counts, source_open, source_records
+from audit.services import Actor
+from wallets.api.serializers import WalletRegisterSerializer
 from wallets.services import wallet_register
 
 ACTION = "backfill_wallets_batch"
 RESOURCE_TYPE = "wallet_backfill"
-FORMATS = ("jsonl", "csv")
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 CSV_COLUMNS = frozenset(
     {"user_id", "provider", "provider_account_id", "provider_customer_id", "metadata", "idempotency_key"}
 )
 CSV_REQUIRED = ("user_id", "provider", "provider_account_id")
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 10_000
-STATUSES = ("created", "duplicate", "conflict", "invalid")
-
-
-class UnusableInput(CommandError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, returncode=2)
-
-
-@dataclass
-class Counts:
-    read: int = 0
-    created: int = 0
-    duplicate: int = 0
-    conflict: int = 0
-    invalid: int = 0
-
-    def add(self, other: Counts) -> None:
-        for name in ("read", *STATUSES):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def line(self) -> str:
-        return " ".join(f"{name}={getattr(self, name)}" for name in ("read", *STATUSES))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _json_loads(text: str | bytes) -> Any:
-    return json.loads(text, parse_constant=_refuse_constant)
 
 
 def _fields_message(errors: dict[str, Any]) -> str:
@@ -81,7 +41,10 @@ def _fields_message(errors: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-class Command(BaseCommand):
+class Command(BackfillCommand):
+    max_batch_size = MAX_BATCH_SIZE
+    audit_action = ACTION
+    audit_resource_type = RESOURCE_TYPE
     help = (
         "Register wallets from a JSONL or CSV file ('-' for standard input) with the registry's rules "
         "(fields user_id, provider, provider_account_id, provider_customer_id, metadata, idempotency_key). "
@@ -102,20 +65,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size = options["batch_size"]
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise UnusableInput(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}.")
+        self.batch_size_check(batch_size)
         self.dry_run = options["dry_run"]
         self.actor = Actor.command("backfill_wallets")
-        stream, self.name, self.sha256, lines, fmt = self._open(options["file"], options["format"])
-        self.bar = tqdm(
-            total=lines, unit="line", file=sys.stderr, disable=not self._stderr_is_terminal(), dynamic_ncols=True
-        )
+        self.source = source_open(options["file"], options["format"])
+        self.progress_start(self.source.lines)
         total = Counts()
         try:
             # A dry run decides every row in one transaction (so repeats inside the file are seen), then rolls back.
             with transaction.atomic() if self.dry_run else contextlib.nullcontext():
                 batch: list[tuple[int, Any]] = []
-                for record in self._jsonl(stream) if fmt == "jsonl" else self._csv(stream):
+                records = source_records(
+                    self.source, columns=CSV_COLUMNS, required=CSV_REQUIRED, progress=self.bar.update
+                )
+                for record in records:
                     batch.append(record)
                     if len(batch) >= batch_size:
                         total.add(self._batch(batch))
@@ -126,104 +89,8 @@ class Command(BaseCommand):
                     transaction.set_rollback(True)
         finally:
             self.bar.close()
-            if stream is not sys.stdin.buffer:
-                stream.close()
-        self.stdout.write(total.line())
-        if total.conflict or total.invalid:
-            raise CommandError(
-                f"{total.conflict + total.invalid} row(s) were not registered (see stderr).", returncode=1
-            )
-
-    def _stderr_is_terminal(self) -> bool:
-        stream = getattr(self.stderr, "_out", self.stderr)
-        return bool(getattr(stream, "isatty", lambda: False)())
-
-    # Input -----------------------------------------------------------------
-
-    def _open(self, path: str, fmt: str | None) -> tuple[IO[bytes], str, str | None, int | None, str]:
-        if path == "-":
-            if fmt is None:
-                raise UnusableInput("Reading standard input needs --format jsonl or --format csv.")
-            return sys.stdin.buffer, "-", None, None, fmt
-        if fmt is None:
-            fmt = EXTENSIONS.get(os.path.splitext(path)[1].lower())
-            if fmt is None:
-                raise UnusableInput(f"Cannot tell the format of {path!r} from its extension; pass --format.")
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 (closed in handle)
-        except OSError as exc:
-            raise UnusableInput(f"Cannot open {path}: {exc.strerror}.") from None
-        mode = os.fstat(stream.fileno()).st_mode
-        if stat.S_ISDIR(mode):
-            stream.close()
-            raise UnusableInput(f"{path} is a directory.")
-        sha256 = lines = None
-        if stat.S_ISREG(mode):
-            # A streaming pre-pass: audit records name the file by content, and the bar knows its length.
-            digest, lines = hashlib.sha256(), 0
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-                lines += chunk.count(b"\n")
-            stream.seek(0)
-            sha256 = digest.hexdigest()
-        return stream, os.path.basename(path), sha256, lines, fmt
-
-    def _jsonl(self, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        """(line number, dict or the reason it is not one); blank lines are not records."""
-        for line_no, raw in enumerate(stream, 1):
-            self.bar.update(1)
-            if not raw.strip():
-                continue
-            try:
-                data = _json_loads(raw)
-            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-                yield line_no, "invalid_json: the line is not valid UTF-8 JSON."
-                continue
-            if not isinstance(data, dict):
-                yield line_no, "invalid_json: the line is not a JSON object."
-                continue
-            yield line_no, data
-
-    def _csv(self, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
-        """Rows of a CSV file with a header (line 1); empty cells are absent fields, metadata is JSON text."""
-        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-        try:
-            header = next(reader, None)
-            if header is None:
-                return
-            self.bar.update(reader.line_num)
-            names = [name.strip() for name in header]
-            unknown = sorted(set(names) - CSV_COLUMNS)
-            missing = [name for name in CSV_REQUIRED if name not in names]
-            if unknown or missing or len(set(names)) != len(names):
-                problems = [
-                    f"unknown column(s) {', '.join(unknown)}" if unknown else "",
-                    f"missing column(s) {', '.join(missing)}" if missing else "",
-                    "repeated column names" if len(set(names)) != len(names) else "",
-                ]
-                raise UnusableInput(
-                    f"Bad CSV header: {'; '.join(p for p in problems if p)}. Columns: {', '.join(sorted(CSV_COLUMNS))}."
-                )
-            previous = reader.line_num
-            for row in reader:
-                # A quoted cell may span lines: a row is reported at the line it starts on.
-                line_no, previous = previous + 1, reader.line_num
-                self.bar.update(reader.line_num - line_no + 1)
-                if not row:
-                    continue
-                if len(row) != len(names):
-                    yield line_no, f"validation_error: expected {len(names)} columns, found {len(row)}."
-                    continue
-                data: dict[str, Any] = {name: cell for name, cell in zip(names, row, strict=True) if cell != ""}
-                if "metadata" in data:
-                    # Unparsable text stays text, and the serializer says "metadata: Must be a JSON object."
-                    with contextlib.suppress(ValueError, RecursionError):
-                        data["metadata"] = _json_loads(data["metadata"])
-                yield line_no, data
-        except UnicodeDecodeError as exc:
-            raise UnusableInput(f"The file is not UTF-8 text (after line {reader.line_num}): {exc.reason}.") from None
-        except csv.Error as exc:
-            raise UnusableInput(f"Unreadable CSV after line {reader.line_num}: {exc}.") from None
+            self.source.close()
+        self.finish(total, "{count} row(s) were not registered (see stderr).")
 
     # Deciding --------------------------------------------------------------
 
@@ -234,10 +101,8 @@ class Command(BaseCommand):
         serializer = WalletRegisterSerializer(data=data)
         errors = {} if serializer.is_valid() else dict(serializer.errors)
         idempotency_key = data.get("idempotency_key")
-        if idempotency_key is not None and not (
-            isinstance(idempotency_key, str) and IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key)
-        ):
-            errors["idempotency_key"] = ["Must be 1-255 printable ASCII characters."]
+        if idempotency_key is not None and not idempotency_key_valid(idempotency_key):
+            errors["idempotency_key"] = [IDEMPOTENCY_KEY_MESSAGE]
         if errors:
             return "invalid", f"validation_error: {_fields_message(errors)}"
         try:
@@ -259,26 +124,8 @@ class Command(BaseCommand):
                 setattr(counts, status, getattr(counts, status) + 1)
                 if reason is not None:
                     rejected.append((line_no, status, reason))
-            audit_record(
-                action=ACTION,
-                actor=self.actor,
-                resource_type=RESOURCE_TYPE,
-                resource_id=self.sha256 or "stdin",
-                details={
-                    "file": self.name,
-                    "sha256": self.sha256,
-                    "first_line": records[0][0],
-                    "last_line": records[-1][0],
-                    **{name: getattr(counts, name) for name in ("read", *STATUSES)},
-                },
-            )
+            self.batch_audit(records, counts)
         # Reported once the batch has committed, so a reported line is a decided line.
         for line_no, status, reason in rejected:
-            self._report(f"line {line_no}: {status} {reason}")
+            self.report(f"line {line_no}: {status} {reason}")
         return counts
-
-    def _report(self, message: str) -> None:
-        if self.bar.disable:
-            self.stderr.write(message)
-        else:
-            self.bar.write(message, file=sys.stderr)
