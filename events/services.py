@@ -47,7 +47,7 @@ from amani.api.errors import DomainError, NotFound
 from audit.services import Actor, audit_record, audit_record_many
 from events.balances import balance_buckets_apply
 from events.models import WalletEvent
-from events.validation import DedupKeyRequired, EventInput, EventInvalid, event_parse, provider_check
+from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.models import Wallet
 
 RESOURCE_TYPE = "wallet_event"
@@ -541,8 +541,7 @@ def event_ingest(
         provider=provider,
         idempotency_key=idempotency_key,
     )
-    if event_id is None and provider_event_id is None and idempotency_key is None:
-        raise DedupKeyRequired()
+    item.dedup_key_require()
     provider_check(item, wallet.provider)
     row = event_row_build(item, WalletRef.of(wallet), now=dt.datetime.now(dt.UTC))
 

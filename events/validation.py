@@ -75,6 +75,11 @@ class EventInput:
     idempotency_key: str | None
     wallet_id: uuid.UUID | None = None
 
+    def dedup_key_require(self) -> None:
+        """At least one of event_id, provider_event_id and the idempotency key (API.md)."""
+        if self.event_id is None and self.provider_event_id is None and self.idempotency_key is None:
+            raise DedupKeyRequired()
+
 
 def uuid_parse(value: object) -> uuid.UUID:
     """A UUID from its hyphenated string; ValueError otherwise (numbers, braces, URNs)."""
@@ -276,9 +281,7 @@ def event_parse(
 
     if errors:
         raise EventInvalid(errors)
-    if event_id is None and provider_event_id is None and idempotency_key is None:
-        raise DedupKeyRequired()
-    return EventInput(
+    item = EventInput(
         event_id=event_id,
         event_type=event_type,
         amount=amount,
@@ -290,6 +293,8 @@ def event_parse(
         idempotency_key=idempotency_key,
         wallet_id=wallet_id,
     )
+    item.dedup_key_require()
+    return item
 
 
 def provider_check(item: EventInput, wallet_provider: str) -> None:
