@@ -221,7 +221,7 @@ class BackfillCommand(BaseCommand):
         else:
             self.bar.write(message, file=sys.stderr)
 
-    def batch_audit(self, records: list[tuple[int, Any]], counts: Counts, **extra: Any) -> None:
+    def batch_audit(self, lines: tuple[int, int], counts: Counts, **extra: Any) -> None:
         """One audit record per committed batch: the file by name and SHA-256, its line range, the counts."""
         audit_record(
             action=self.audit_action,
@@ -231,8 +231,8 @@ class BackfillCommand(BaseCommand):
             details={
                 "file": self.source.name,
                 "sha256": self.source.sha256,
-                "first_line": records[0][0],
-                "last_line": records[-1][0],
+                "first_line": lines[0],
+                "last_line": lines[1],
                 **extra,
                 **counts.as_dict(),
             },

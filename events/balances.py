@@ -8,14 +8,28 @@ available = ledger - held
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.db import NotSupportedError, connection, router, transaction
-from django.db.models import Aggregate, Case, Count, DecimalField, F, Max, QuerySet, Sum, Value, When
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 
 from audit.services import Actor, audit_record
 from events.models import AMOUNT_PLACES, TOTAL_DIGITS, BalanceBucket, EventType, WalletEvent
@@ -37,68 +51,54 @@ def bucket_day(occurred_at: dt.datetime) -> dt.date:
     return occurred_at.astimezone(dt.UTC).date()
 
 
-@dataclass
-class _Delta:
-    ledger: Decimal = Decimal(0)
-    held: Decimal = Decimal(0)
-    count: int = 0
-    last_event_at: dt.datetime | None = field(default=None)
-
-    def add(self, event: WalletEvent) -> None:
-        self.ledger += LEDGER_SIGN.get(event.event_type, 0) * event.amount
-        self.held += HELD_SIGN.get(event.event_type, 0) * event.amount
-        self.count += 1
-        if self.last_event_at is None or event.occurred_at > self.last_event_at:
-            self.last_event_at = event.occurred_at
+def _signed_amount_sql(signs: dict[str, int], amount: str, event_type: str = "event_type") -> str:
+    """`_signed_amount` as SQL text (same sign tables), for the bucket upsert and the recomputation."""
+    plus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign > 0)
+    minus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign < 0)
+    return f"CASE WHEN {event_type} IN ({plus}) THEN {amount} WHEN {event_type} IN ({minus}) THEN -{amount} ELSE 0 END"
 
 
-def balance_buckets_apply(*, events: Iterable[WalletEvent]) -> None:
-    """Add newly inserted events to their day buckets.
+def bucket_upsert_sql(source: str) -> str:
+    """One statement adding the events of `source` to their day buckets.
 
-    Must run in the transaction that inserted the events. One upsert for all of
-    them, in (wallet, currency, day) order so concurrent batches lock bucket rows
-    in the same order and cannot deadlock.
+    `source` is a relation with the columns wallet_id, currency, event_type, amount
+    and occurred_at: on PostgreSQL the rows an INSERT … RETURNING just wrote (a CTE
+    of events.services), elsewhere the events table filtered on the new ids. The
+    deltas are summed per (wallet, currency, UTC day) and upserted in that order, so
+    concurrent writers lock bucket rows in the same order and cannot deadlock. The
+    ledger and held rules are the sign tables above, as in the verification.
     """
-    deltas: dict[tuple[int, str, dt.date], _Delta] = {}
-    for event in events:
-        key = (event.wallet_id, event.currency, bucket_day(event.occurred_at))
-        deltas.setdefault(key, _Delta()).add(event)
-    if not deltas:
-        return
     table = BalanceBucket._meta.db_table
-    rows = sorted(deltas.items())
-    tuples = [
-        (wallet_id, currency, day, delta.ledger, delta.held, delta.count, delta.last_event_at)
-        for (wallet_id, currency, day), delta in rows
-    ]
-    if connection.vendor == "postgresql":
-        # Seven array parameters, not 7 x N placeholders: a backfill batch touches thousands of
-        # buckets, and interpolating and parsing a VALUES list that long cost more than the upsert.
-        source = (
-            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::date[], %s::numeric[], %s::numeric[], "
-            "%s::bigint[], %s::timestamptz[])"
-        )
-        # Array literals built with str(): every value here (ids, ISO codes, dates, decimals,
-        # ISO timestamps) is free of the characters array syntax would need quoted.
-        params: list[object] = [
-            "{" + ",".join(value.isoformat() if isinstance(value, dt.date) else str(value) for value in column) + "}"
-            for column in zip(*tuples, strict=True)
-        ]
-    else:
-        source = "VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(tuples))
-        params = [value for row in tuples for value in row]
+    # The UTC day; SQLite keeps datetimes as UTC text.
+    day = "(occurred_at AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(occurred_at)"
+    ledger = _signed_amount_sql(LEDGER_SIGN, "amount")
+    held = _signed_amount_sql(HELD_SIGN, "amount")
+    return (
+        f"INSERT INTO {table} AS b (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
+        f"SELECT wallet_id, currency, {day}, SUM({ledger}), SUM({held}), COUNT(*), MAX(occurred_at) "
+        f"FROM {source} WHERE TRUE GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "  # WHERE: SQLite's upsert grammar needs one
+        "ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
+        "ledger = b.ledger + EXCLUDED.ledger, "
+        "held = b.held + EXCLUDED.held, "
+        "event_count = b.event_count + EXCLUDED.event_count, "
+        "last_event_at = CASE WHEN EXCLUDED.last_event_at > b.last_event_at "
+        "THEN EXCLUDED.last_event_at ELSE b.last_event_at END"
+    )
+
+
+def balance_buckets_add(*, event_ids: Sequence[int]) -> None:
+    """Add stored events, by id, to their day buckets; in the transaction that inserted them.
+
+    The PostgreSQL write paths do not call this: their INSERT carries the same upsert
+    (bucket_upsert_sql over its RETURNING rows), one round trip fewer.
+    """
+    if not event_ids:
+        return
+    events = WalletEvent._meta.db_table
+    placeholders = ", ".join(["%s"] * len(event_ids))
+    source = f"(SELECT wallet_id, currency, event_type, amount, occurred_at FROM {events} WHERE id IN ({placeholders}))"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} AS b (wallet_id, currency, day, ledger, held, event_count, last_event_at) "
-            f"{source} "
-            "ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
-            "ledger = b.ledger + EXCLUDED.ledger, "
-            "held = b.held + EXCLUDED.held, "
-            "event_count = b.event_count + EXCLUDED.event_count, "
-            "last_event_at = CASE WHEN EXCLUDED.last_event_at > b.last_event_at "
-            "THEN EXCLUDED.last_event_at ELSE b.last_event_at END",
-            params,
-        )
+        cursor.execute(bucket_upsert_sql(f"{source} AS new_events"), list(event_ids))
 
 
 @dataclass(frozen=True)
@@ -130,20 +130,45 @@ def _signed_amount(signs: dict[str, int]) -> Case:
 
 # The two halves of a balance as of an instant, as ORM filters. Their arguments are values
 # (one wallet) or expressions (OuterRef to a provider report, events.reconciliation), so
-# the balance and the reconciliation read exactly the same rows. The ranges are disjoint:
-# whole UTC days strictly before the day of `as_of` come from the buckets, that day from
-# its events up to `as_of` inclusive, so no event is counted twice.
-def balance_bucket_rows(*, wallet: Any, day: Any, currency: Any = None, using: str | None = None) -> QuerySet:
-    """The buckets of whole days before `day` (BalanceBucket's unique (wallet, currency, day) index)."""
-    rows = BalanceBucket.objects.using(using).filter(wallet_id=wallet, day__lt=day)
+# the balance and the reconciliation read exactly the same rows. The halves are disjoint:
+# the buckets of the whole UTC days before the day of `as_of`, and that day's bucket too
+# when its last event is at or before `as_of` (then every event in it is: it is used
+# whole); the events of that day up to `as_of` inclusive only for the currencies whose
+# bucket ends after `as_of`. So no event is counted twice, and the usual "now" reads no
+# event at all, whatever the day's volume or the planner's estimate of it.
+def balance_bucket_rows(
+    *, wallet: Any, day: Any, as_of: Any, currency: Any = None, using: str | None = None
+) -> QuerySet:
+    """The buckets of whole days before `day`, and `day`'s own when it ends at or before `as_of`."""
+    rows = BalanceBucket.objects.using(using).filter(
+        Q(day__lt=day) | Q(day=day, last_event_at__lte=as_of), wallet_id=wallet
+    )
     return rows if currency is None else rows.filter(currency=currency)
 
 
+def _one_level_in(value: Any) -> Any:
+    """`value` as seen from a subquery nested one level deeper (an OuterRef must then reach one further out)."""
+    return OuterRef(value) if isinstance(value, OuterRef) else value
+
+
 def balance_event_rows(
-    *, wallet: Any, day_start: Any, as_of: Any, currency: Any = None, using: str | None = None
+    *, wallet: Any, day: Any, day_start: Any, as_of: Any, currency: Any = None, using: str | None = None
 ) -> QuerySet:
-    """The events from `day_start` to `as_of` inclusive (a range scan of ix_event_wallet_occurred)."""
-    rows = WalletEvent.objects.using(using).filter(wallet_id=wallet, occurred_at__gte=day_start, occurred_at__lte=as_of)
+    """The events from `day_start` to `as_of` inclusive whose day bucket ends after `as_of`.
+
+    A range scan of ix_event_wallet_occurred, joined to the bucket of the same wallet,
+    currency and day: a bucket whose last event is at or before `as_of` is counted
+    whole by `balance_bucket_rows` instead, and its events are not read.
+    """
+    unfinished = BalanceBucket.objects.using(using).filter(
+        wallet_id=OuterRef("wallet_id"),
+        currency=OuterRef("currency"),
+        day=_one_level_in(day),
+        last_event_at__gt=_one_level_in(as_of),
+    )
+    rows = WalletEvent.objects.using(using).filter(
+        Exists(unfinished), wallet_id=wallet, occurred_at__gte=day_start, occurred_at__lte=as_of
+    )
     return rows if currency is None else rows.filter(currency=currency)
 
 
@@ -177,14 +202,14 @@ def _balance_rows(*, wallet: Any, day: Any, day_start: Any, as_of: Any, currency
     """Per currency, the bucket sums UNION ALL the day's event sums: up to two rows each, added up by the caller."""
     columns = ("currency", "sum_ledger", "sum_held", "sum_count", "max_at")
     buckets = (
-        balance_bucket_rows(wallet=wallet, day=day, currency=currency, using=using)
+        balance_bucket_rows(wallet=wallet, day=day, as_of=as_of, currency=currency, using=using)
         .order_by()
         .values("currency")
         .annotate(**balance_bucket_sums())
         .values_list(*columns)
     )
     events = (
-        balance_event_rows(wallet=wallet, day_start=day_start, as_of=as_of, currency=currency, using=using)
+        balance_event_rows(wallet=wallet, day=day, day_start=day_start, as_of=as_of, currency=currency, using=using)
         .order_by()
         .values("currency")
         .annotate(**balance_event_sums())
@@ -200,8 +225,9 @@ def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None 
     first event. One statement (the bucket sums UNION ALL the day's event sums, added
     up here), so both halves are read from one snapshot; portable ORM, so it runs on
     the embedded SQLite of `make run` as well as on PostgreSQL. The cost is bounded by
-    the number of days with activity plus one day's events, never by the length of
-    the history. Exact on PostgreSQL (numeric sums, Decimal); on SQLite Django keeps
+    the number of days with activity plus, only when `as_of` falls before the last
+    event of its day, that day's events up to `as_of`; never by the length of the
+    history. Exact on PostgreSQL (numeric sums, Decimal); on SQLite Django keeps
     decimals as REAL, so sums are exact only to 15 significant digits.
     """
     if as_of.tzinfo is None:
@@ -235,20 +261,13 @@ class BucketMismatch:
     stored: tuple[Decimal, Decimal, int, dt.datetime] | None
 
 
-def _signed_amount_sql(signs: dict[str, int], amount: str) -> str:
-    """`_signed_amount` as SQL text, for the PostgreSQL-only recomputation below (same sign tables)."""
-    plus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign > 0)
-    minus = ", ".join(f"'{event_type}'" for event_type, sign in sorted(signs.items()) if sign < 0)
-    return f"CASE WHEN e.event_type IN ({plus}) THEN {amount} WHEN e.event_type IN ({minus}) THEN -{amount} ELSE 0 END"
-
-
 def _recomputation_sql(*, one_wallet: bool) -> str:
     """Every (wallet, currency, day) whose bucket differs from the sums of its events, from the first event on."""
     buckets = BalanceBucket._meta.db_table
     events = WalletEvent._meta.db_table
     wallets = Wallet._meta.db_table
-    ledger = _signed_amount_sql(LEDGER_SIGN, "e.amount")
-    held = _signed_amount_sql(HELD_SIGN, "e.amount")
+    ledger = _signed_amount_sql(LEDGER_SIGN, "e.amount", "e.event_type")
+    held = _signed_amount_sql(HELD_SIGN, "e.amount", "e.event_type")
     event_filter = "WHERE e.wallet_id = %s " if one_wallet else ""
     bucket_filter = "WHERE b.wallet_id = %s " if one_wallet else ""
     return (

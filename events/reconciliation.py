@@ -118,7 +118,8 @@ def _with_reconstruction(reports: QuerySet[ProviderBalanceReport]) -> QuerySet[P
     """Each report with the balance as of its `reported_at`, in the same statement.
 
     The rows and sums are wallet_balances' own (events.balances): the buckets of the
-    whole UTC days before the report's day plus that day's events up to `reported_at`,
+    whole UTC days before the report's day (and that day's, when it ends at or before
+    `reported_at`) plus that day's events up to `reported_at` of the other currencies,
     here as correlated subqueries so a whole page or the whole table is still one query.
     """
     reports = reports.annotate(
@@ -129,12 +130,18 @@ def _with_reconstruction(reports: QuerySet[ProviderBalanceReport]) -> QuerySet[P
     wallet, currency = OuterRef("wallet_id"), OuterRef("currency")
     halves = {
         "bucket": (
-            balance_bucket_rows(wallet=wallet, day=OuterRef("as_of_day"), currency=currency),
+            balance_bucket_rows(
+                wallet=wallet, day=OuterRef("as_of_day"), as_of=OuterRef("reported_at"), currency=currency
+            ),
             balance_bucket_sums(),
         ),
         "event": (
             balance_event_rows(
-                wallet=wallet, day_start=OuterRef("as_of_day_start"), as_of=OuterRef("reported_at"), currency=currency
+                wallet=wallet,
+                day=OuterRef("as_of_day"),
+                day_start=OuterRef("as_of_day_start"),
+                as_of=OuterRef("reported_at"),
+                currency=currency,
             ),
             balance_event_sums(),
         ),

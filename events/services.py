@@ -45,7 +45,7 @@ from rest_framework import status
 from amani import metrics
 from amani.api.errors import DomainError, NotFound
 from audit.services import Actor, audit_record, audit_record_many
-from events.balances import balance_buckets_apply
+from events.balances import balance_buckets_add, bucket_upsert_sql
 from events.models import WalletEvent
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.models import Wallet
@@ -82,7 +82,24 @@ INSERT_COLUMNS = (
     "occurred_at",
     "created_at",
 )
-INSERT_RETURNING = "RETURNING id, public_id, provider, provider_event_id, idempotency_key"
+INSERTED_KEYS = "id, public_id, provider, provider_event_id, idempotency_key"
+
+
+def events_insert_sql(source: str) -> str:
+    """PostgreSQL: insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
+
+    One statement: `INSERT … ON CONFLICT DO NOTHING` with no conflict target (every
+    unique key counts), the day-bucket upsert of exactly the rows it inserted
+    (events.balances.bucket_upsert_sql over its RETURNING), and the inserted rows'
+    keys (INSERTED_KEYS) as the result.
+    """
+    table = WalletEvent._meta.db_table
+    return (
+        f"WITH new_events AS (INSERT INTO {table} ({', '.join(INSERT_COLUMNS)}) {source} "  # noqa: S608 (names only)
+        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}, wallet_id, currency, event_type, amount, occurred_at), "
+        f"buckets AS ({bucket_upsert_sql('new_events')}) "
+        f"SELECT {INSERTED_KEYS} FROM new_events"
+    )
 
 
 class EventConflict(DomainError):
@@ -241,16 +258,15 @@ def _row_values(row: EventRow) -> tuple[object, ...]:
 
 
 def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
-    """One INSERT … ON CONFLICT DO NOTHING RETURNING for all rows, in order.
+    """Insert all rows in order with ON CONFLICT DO NOTHING, bucket the new ones; their keys.
 
-    On PostgreSQL the rows travel as one array per column (unnest … WITH ORDINALITY,
-    ORDER BY the ordinal): 11 parameters whatever the batch size, instead of a VALUES
-    list of 11,000 placeholders that costs more to build and parse than to insert.
+    On PostgreSQL one statement (events_insert_sql), the rows travelling as one array
+    per column (unnest … WITH ORDINALITY, ORDER BY the ordinal): 11 parameters whatever
+    the batch size, instead of a VALUES list of 11,000 placeholders that costs more to
+    build and parse than to insert.
     """
     meta = WalletEvent._meta
     columns = ", ".join(INSERT_COLUMNS)
-    head = f"INSERT INTO {meta.db_table} ({columns}) "
-    tail = f" ON CONFLICT DO NOTHING {INSERT_RETURNING}"
     if connection.vendor == "postgresql":
         arrays: list[list[object]] = [[] for _ in INSERT_COLUMNS]
         for row in rows:
@@ -258,24 +274,27 @@ def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
                 array.append(value)
         arrays[8] = [json.dumps(metadata) for metadata in arrays[8]]
         casts = ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
-        sql = f"{head}SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord{tail}"  # noqa: S608
-        params: list[object] = arrays
-    else:
-        prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in INSERT_COLUMNS]
-        params = [
-            field.get_db_prep_save(value, connection)
-            for row in rows
-            for field, value in zip(prep, _row_values(row), strict=True)
-        ]
-        placeholder = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
-        sql = f"{head}VALUES {', '.join([placeholder] * len(rows))}{tail}"
+        source = f"SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(events_insert_sql(source), arrays)
+            return cursor.fetchall()
+    prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in INSERT_COLUMNS]
+    params = [
+        field.get_db_prep_save(value, connection)
+        for row in rows
+        for field, value in zip(prep, _row_values(row), strict=True)
+    ]
+    placeholder = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
+    sql = (
+        f"INSERT INTO {meta.db_table} ({columns}) VALUES {', '.join([placeholder] * len(rows))} "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted = cursor.fetchall()
-    if connection.vendor != "postgresql":  # SQLite returns a UUID as its hex text
-        to_uuid = meta.get_field("public_id").to_python
-        inserted = [(pk, to_uuid(public_id), *rest) for pk, public_id, *rest in inserted]
-    return inserted
+    balance_buckets_add(event_ids=[pk for pk, *_ in inserted])
+    to_uuid = meta.get_field("public_id").to_python  # SQLite returns a UUID as its hex text
+    return [(pk, to_uuid(public_id), *rest) for pk, public_id, *rest in inserted]
 
 
 def _key_stripe(kind: bytes, value: bytes) -> int:
@@ -283,21 +302,29 @@ def _key_stripe(kind: bytes, value: bytes) -> int:
     return int.from_bytes(digest, "big") % KEY_LOCK_STRIPES
 
 
-def key_lock_ids(rows: Iterable[EventRow]) -> list[int]:
-    """The advisory lock keys covering every dedup key of `rows`, distinct and ascending."""
+DedupKeys = tuple[uuid.UUID | None, str | None, str | None]
+
+
+def key_lock_ids(keys: Iterable[DedupKeys]) -> list[int]:
+    """The advisory lock keys covering (public id, provider event id, idempotency key) triples, ascending.
+
+    A provider event id is unique per provider, but its stripe is taken from the id
+    alone: equal keys still share a stripe, and the stripes of a record are known
+    before its wallet (hence its provider) is.
+    """
     stripes: set[int] = set()
-    for row in rows:
-        if row.public_id is not None:
-            stripes.add(_key_stripe(b"id", row.public_id.bytes))
-        if row.provider_event_id is not None:
-            stripes.add(_key_stripe(b"pe", f"{row.provider}\x00{row.provider_event_id}".encode()))
-        if row.idempotency_key is not None:
-            stripes.add(_key_stripe(b"ik", row.idempotency_key.encode()))
+    for public_id, provider_event_id, idempotency_key in keys:
+        if public_id is not None:
+            stripes.add(_key_stripe(b"id", public_id.bytes))
+        if provider_event_id is not None:
+            stripes.add(_key_stripe(b"pe", provider_event_id.encode()))
+        if idempotency_key is not None:
+            stripes.add(_key_stripe(b"ik", idempotency_key.encode()))
     return [(_KEY_LOCK_NAMESPACE << 32) | stripe for stripe in sorted(stripes)]
 
 
-def _key_locks_take(rows: Sequence[EventRow]) -> None:
-    """Lock the rows' dedup keys in ascending order, till the transaction ends. A no-op off PostgreSQL.
+def key_locks_take(lock_ids: list[int]) -> None:
+    """Take these key locks (key_lock_ids) in ascending order, till the transaction ends. A no-op off PostgreSQL.
 
     Only when the store is its own transaction (run_with_deadlock_retry's atomic block is
     the outermost): inside a caller's longer transaction (the backfill's --dry-run keeps
@@ -310,7 +337,7 @@ def _key_locks_take(rows: Sequence[EventRow]) -> None:
     if connection.vendor != "postgresql" or len(connection.atomic_blocks) > 1:
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS u(k)", [key_lock_ids(rows)])
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS u(k)", [lock_ids])
 
 
 def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
@@ -384,8 +411,12 @@ def _earlier_events_orm(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> l
     return [EventRow(*values) for values in found if values[0] not in exclude_ids]
 
 
-def _decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] | None) -> list[Decision]:
-    """Decide every row, in order, from what the insert did and what was there before."""
+def event_rows_decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] | None) -> list[Decision]:
+    """Decide every row, in order, from what the insert did and what was there before.
+
+    `inserted` holds (INSERTED_KEYS) of the rows the insert wrote, or is None when it
+    wrote every row. Run after the insert, in its transaction.
+    """
     if inserted is None or len(inserted := list(inserted)) == len(rows):  # every row was inserted
         return [Decision(CREATED, row) for row in rows]
     # Which row produced each inserted event. Rows with identical keys: only the first can
@@ -455,26 +486,14 @@ def _conflict(earlier: EventRow, *, several: bool) -> EventConflict:
     return EventConflict(reason, existing_event_id=str(earlier.public_id))
 
 
-def event_rows_store(
-    *,
-    rows: Sequence[EventRow],
-    insert: Callable[[Sequence[EventRow]], list[InsertedKey] | None] | None = None,
-) -> list[Decision]:
-    """Insert, decide and bucket `rows` (in order) in the caller's transaction.
-
-    `insert` must insert the rows in order with ON CONFLICT DO NOTHING and return
-    (id, public_id, provider, provider_event_id, idempotency_key) of the inserted
-    ones, or None when every row was inserted; the default is one multi-row INSERT,
-    the backfill passes its COPY loader.
-    """
+def event_rows_store(*, rows: Sequence[EventRow]) -> list[Decision]:
+    """Insert, decide and bucket `rows` (in order) in the caller's transaction."""
     if not rows:
         return []
     for row in rows:  # a deadlock retry runs this again: forget what the aborted attempt assigned
         row.id = None
-    _key_locks_take(rows)
-    decisions = _decide(rows, (insert or _insert_values)(rows))
-    balance_buckets_apply(events=[d.event for d in decisions if d.status == CREATED])
-    return decisions
+    key_locks_take(key_lock_ids((row.public_id, row.provider_event_id, row.idempotency_key) for row in rows))
+    return event_rows_decide(rows, _insert_values(rows))
 
 
 def run_with_deadlock_retry(operation: Callable[[], T]) -> T:

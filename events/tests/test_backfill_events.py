@@ -281,3 +281,33 @@ def test_null_and_oversized_metadata_are_rejected_as_by_the_batch(tmp_path, sett
     assert all("invalid validation_error" in line and "metadata" in line for line in reasons), reasons
     assert set(WalletEvent.objects.values_list("provider_event_id", flat=True)) == {"ok", "no_meta"}
     assert WalletEvent.objects.get(provider_event_id="no_meta").metadata == {}
+
+
+def test_text_with_copy_delimiters_and_escapes_is_stored_as_sent(tmp_path):
+    # The reader formats COPY's text format itself: tab, newline, carriage return and
+    # backslash must come through unchanged, as must non-ASCII and quotes.
+    wallet = WalletFactory()
+    provider_event_id = 'tab\there\nnew\rline \\N back\\slash "q" ñ €'
+    metadata = {"note": "a\tb\nc\\d\\N", "nested": {"k\t": ["\\", "é", 1.5, None, True]}}
+    path = write_jsonl(
+        tmp_path / "escapes.jsonl",
+        [record(wallet, provider_event_id, metadata=metadata, idempotency_key="key\\with.back_slash")],
+    )
+    assert run(str(path))[:2] == (0, "read=1 created=1 duplicate=0 conflict=0 invalid=0\n")
+    event = WalletEvent.objects.get()
+    assert (event.provider_event_id, event.metadata) == (provider_event_id, metadata)
+    assert event.idempotency_key == "key\\with.back_slash"
+    assert run(str(path))[:2] == (0, "read=1 created=0 duplicate=1 conflict=0 invalid=0\n")
+
+
+def test_buckets_match_the_events_after_a_mixed_backfill(tmp_path, mixed):
+    records, wallet, _ = mixed
+    records = [*records, record(wallet, "h1", event_type="hold", amount="2.25", occurred_at="2026-11-21T00:00:00Z")]
+    run(str(write_jsonl(tmp_path / "mixed.jsonl", records)))
+    buckets = {
+        (b.currency, b.day): (b.ledger, b.held, b.event_count) for b in BalanceBucket.objects.filter(wallet=wallet)
+    }
+    # The earlier event (5.00) came with no bucket from the factory; the file added a1 (10.00),
+    # a2 (withdrawal 3.50) and key-1 (fee 0.50) on the 20th, and the hold on the 21st.
+    assert buckets[("NGN", dt.date(2026, 11, 20))] == (Decimal("6.00"), Decimal("0"), 3)
+    assert buckets[("NGN", dt.date(2026, 11, 21))] == (Decimal("0"), Decimal("2.25"), 1)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from events.balances import CurrencyBalance, balance_buckets_apply, wallet_balances
+from events.balances import CurrencyBalance, balance_buckets_add, wallet_balances
 from events.models import BalanceBucket, WalletEvent
 from wallets.models import Wallet
 
@@ -37,7 +37,7 @@ def record(wallet: Wallet, event_type: str, amount: str, currency: str, occurred
             provider_event_id=f"evt_{uuid.uuid4().hex}",
             occurred_at=at(occurred_at),
         )
-        balance_buckets_apply(events=[event])
+        balance_buckets_add(event_ids=[event.pk])
     return event
 
 

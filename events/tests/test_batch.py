@@ -193,8 +193,9 @@ def test_batch_round_trips_do_not_grow_with_the_batch(signed_client, django_asse
     items.append(item(wallets[0], provider_event_id="old", occurred_at=stored.occurred_at.isoformat(), amount="100"))
     items.append(item(wallets[0], provider_event_id="q0"))
     signed_client.post(URL, {"events": [item(wallets[0], provider_event_id="warm")]})
-    # Authentication (key, nonce), then: wallets, SAVEPOINT, INSERT, SELECT, buckets, audit, RELEASE.
-    with django_assert_max_num_queries(10):
+    # Authentication (key, nonce), then: wallets, SAVEPOINT, key locks, INSERT with the bucket upsert,
+    # SELECT, audit, RELEASE.
+    with django_assert_max_num_queries(9):
         body = send(signed_client, items)
     assert body["summary"] == {"created": 200, "duplicate": 2, "conflict": 0, "invalid": 0}
 

@@ -362,13 +362,13 @@ def ingest(wallet, **overrides):
 
 
 def test_service_new_event_round_trips(wallet, django_assert_max_num_queries):
-    # SAVEPOINT, INSERT … ON CONFLICT DO NOTHING RETURNING, bucket upsert, audit INSERT, RELEASE.
-    with django_assert_max_num_queries(5):
+    # SAVEPOINT, INSERT … ON CONFLICT DO NOTHING RETURNING with the bucket upsert, audit INSERT, RELEASE.
+    with django_assert_max_num_queries(4):
         ingestion = ingest(wallet)
     assert ingestion.created
 
 
-def test_service_replay_costs_fewer_round_trips_than_a_new_event(wallet):
+def test_service_replay_costs_no_more_round_trips_than_a_new_event(wallet):
     ingest(wallet)
     with CaptureQueriesContext(connection) as new:
         ingest(wallet, provider_event_id="svc_2")
@@ -377,7 +377,7 @@ def test_service_replay_costs_fewer_round_trips_than_a_new_event(wallet):
     assert not ingestion.created
     # SAVEPOINT, INSERT (nothing inserted), SELECT of the matches, RELEASE.
     assert len(replay) <= 4
-    assert len(replay) < len(new)
+    assert len(replay) <= len(new)
 
 
 def test_service_conflict_raises_naming_the_existing_event(wallet):
@@ -390,7 +390,7 @@ def test_service_conflict_raises_naming_the_existing_event(wallet):
 def test_request_round_trips_are_bounded(signed_client, wallet, django_assert_max_num_queries):
     post(signed_client, wallet, event_body(provider_event_id="warm"))  # first request loads the key
     # Authentication (key, nonce), wallet lookup, then the service's round trips.
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(9):
         assert post(signed_client, wallet, event_body()).status_code == 201
     with django_assert_max_num_queries(9):
         assert post(signed_client, wallet, event_body(provider_event_id="warm")).status_code == 200

@@ -189,14 +189,18 @@ def test_key_locks_are_held_by_the_store_transaction_only():
         )
         for n in range(3)
     ]
-    expected = services.key_lock_ids(rows)
+
+    def lock_ids(rows: list) -> list[int]:
+        return services.key_lock_ids((r.public_id, r.provider_event_id, r.idempotency_key) for r in rows)
+
+    expected = lock_ids(rows)
     assert expected == sorted(set(expected)) and 1 <= len(expected) <= 9
 
     def store() -> int:
         services.event_rows_store(rows=rows[:2])
         return _own_key_locks()
 
-    assert services.run_with_deadlock_retry(store) == len(services.key_lock_ids(rows[:2]))
+    assert services.run_with_deadlock_retry(store) == len(lock_ids(rows[:2]))
     assert _own_key_locks() == 0  # released at commit
     with transaction.atomic():
         services.run_with_deadlock_retry(lambda: services.event_rows_store(rows=rows[2:]))

@@ -3,10 +3,18 @@
 Every record is decided as POST /api/v1/events/batch decides an item (the same
 parser, events.validation, and the same decision code, events.services). Each
 batch is loaded with COPY into a temporary staging table and moved with one
-`INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`; its events, bucket upserts and
+`INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` that also upserts the balance
+buckets of the new rows (events.services.events_insert_sql); its events, buckets and
 one audit record commit together. Killed at any moment, a rerun re-decides every
 record: committed batches come back as duplicates and the rest are created, so every
 valid record ends up stored exactly once.
+
+Two threads. A reader parses the file a batch ahead and prepares everything that
+does not need the database (the COPY rows, the key locks, the wallets to check);
+the main thread, which owns the database connection, checks the batch's wallets
+and runs its transaction. PostgreSQL's work on one batch (the GIL is released while
+waiting on it) overlaps the parsing of the next, and the main thread's own Python
+work per record is one COPY row.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ import datetime as dt
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -35,22 +45,22 @@ from amani.backfill import (
     source_records,
 )
 from audit.services import Actor
-from events.models import WalletEvent
 from events.services import (
     CONFLICT,
-    CREATED,
     INSERT_COLUMNS,
-    INSERT_RETURNING,
     INVALID,
-    EventRow,
     InsertedKey,
     WalletRef,
     event_row_build,
-    event_rows_store,
+    event_rows_decide,
+    events_insert_sql,
+    key_lock_ids,
+    key_locks_take,
     run_with_deadlock_retry,
     wallet_refs_get,
 )
-from events.validation import event_parse, provider_check
+from events.validation import EventInput, event_parse, provider_check
+from wallets.models import Wallet
 
 ACTION = "backfill_events_batch"
 RESOURCE_TYPE = "wallet_event_backfill"
@@ -73,6 +83,72 @@ CSV_COLUMNS = frozenset(
 CSV_REQUIRED = ("wallet_id", "event_type", "amount", "currency", "occurred_at")
 WALLET_CACHE_SIZE = 100_000
 STAGING = "backfill_event_staging"
+# The staging table's columns, in COPY order: a record as parsed, its wallet by public id.
+STAGING_COLUMNS = (
+    "line",
+    "public_id",
+    "wallet_public_id",
+    "event_type",
+    "amount",
+    "currency",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "occurred_at",
+)
+
+
+def _copy_text(value: str | None) -> str:
+    r"""A text value as a field of COPY's text format: \N for NULL, backslash escapes for the rest.
+
+    Only backslash, newline, carriage return and tab (the delimiter) need escaping;
+    NUL and unpaired surrogates never get here (events.validation refuses them).
+    """
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def copy_line(line_no: int, item: EventInput) -> str:
+    """One staging row (STAGING_COLUMNS) in COPY's text format, newline included."""
+    return (
+        "\t".join(
+            (
+                str(line_no),
+                "\\N" if item.event_id is None else str(item.event_id),
+                str(item.wallet_id),
+                item.event_type,
+                str(item.amount),
+                item.currency,
+                _copy_text(item.provider_event_id),
+                _copy_text(item.idempotency_key),
+                _copy_text(json.dumps(item.metadata)),
+                item.occurred_at.isoformat(),
+            )
+        )
+        + "\n"
+    )
+
+
+@dataclass
+class Batch:
+    """One batch of records, prepared by the reader thread.
+
+    `items[i]` was read at `lines[i]` and is staged as `copy_lines[i]`; `by_wallet`
+    maps each (wallet_id, provider as sent) to the positions carrying it, so wallets
+    are checked once per batch, not once per record. `lock_ids` cover the dedup keys
+    of every item, a superset of those of the rows finally inserted.
+    """
+
+    first_line: int = 0
+    last_line: int = 0
+    read: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    items: list[EventInput] = field(default_factory=list)
+    copy_lines: list[str] = field(default_factory=list)
+    by_wallet: dict[tuple[uuid.UUID, str | None], list[int]] = field(default_factory=dict)
+    lock_ids: list[int] = field(default_factory=list)
 
 
 class Command(BackfillCommand):
@@ -113,14 +189,14 @@ class Command(BackfillCommand):
         source = source_open(options["file"], options["format"], default_format="jsonl")
         self.dry_run = options["dry_run"]
         self.source = source
-        self.wallets: dict[Any, WalletRef | None] = {}
-        self.staging_for: object = None
+        self.wallets: dict[uuid.UUID, WalletRef | None] = {}
         self.actor = Actor.command("backfill_wallet_events")
         total = Counts()
         self.progress_start(source.lines)
         try:
             with transaction.atomic() if self.dry_run else contextlib.nullcontext():
-                for batch in self._parsed_batches(source, batch_size):
+                self._staging_create()
+                for batch in self._batches(source, batch_size):
                     total.add(self._batch(batch))
                 if self.dry_run:
                     transaction.set_rollback(True)
@@ -129,93 +205,48 @@ class Command(BackfillCommand):
             source.close()
         self.finish(total, "{count} record(s) were not stored (see the lines above).")
 
-    # Loading ---------------------------------------------------------------
-
-    def _copy_insert(self, rows: Sequence[EventRow]) -> list[InsertedKey] | None:
-        """COPY the rows into the session's staging table, then move them in order with ON CONFLICT DO NOTHING."""
-        table = WalletEvent._meta.db_table
-        columns = ", ".join(INSERT_COLUMNS)
-        with connection.cursor() as cursor:
-            if self.staging_for is not connection.connection:  # once per database session
-                cursor.execute(
-                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (ord integer, public_id uuid, wallet_id bigint, "
-                    "provider varchar(32), event_type varchar(16), amount numeric, currency varchar(3), "
-                    "provider_event_id varchar(255), idempotency_key varchar(255), metadata jsonb, "
-                    "occurred_at timestamptz, created_at timestamptz) ON COMMIT DELETE ROWS"
-                )
-                self.staging_for = connection.connection
-            dumps = json.dumps
-            with cursor.cursor.copy(f"COPY {STAGING} (ord, {columns}) FROM STDIN") as copy:
-                write = copy.write_row
-                for ord_, row in enumerate(rows):
-                    write(
-                        (
-                            ord_,
-                            row.public_id,
-                            row.wallet_id,
-                            row.provider,
-                            row.event_type,
-                            row.amount,
-                            row.currency,
-                            row.provider_event_id,
-                            row.idempotency_key,
-                            dumps(row.metadata),
-                            row.occurred_at,
-                            row.created_at,
-                        )
-                    )
-            # Ids the export did not give are generated here: cheaper than uuid4() per record in Python.
-            select = columns.replace("public_id", "COALESCE(public_id, gen_random_uuid())", 1)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {select} FROM {STAGING} "  # noqa: S608 (names only)
-                f"ORDER BY ord ON CONFLICT DO NOTHING {INSERT_RETURNING}"
-            )
-            # Usually every row is new: then the returned keys are not needed, so not decoded.
-            inserted = None if cursor.rowcount == len(rows) else cursor.fetchall()
-            if self.dry_run:  # one transaction for the whole run: ON COMMIT never empties the table
-                cursor.execute(f"TRUNCATE {STAGING}")
-        return inserted
-
-    # Deciding --------------------------------------------------------------
-
-    def _wallets_for(self, public_ids: set[Any]) -> None:
-        missing = public_ids - self.wallets.keys()
-        if not missing:
-            return
-        if len(self.wallets) + len(missing) > WALLET_CACHE_SIZE:
-            self.wallets.clear()
-        found = wallet_refs_get(public_ids=missing)
-        for public_id in missing:
-            self.wallets[public_id] = found.get(public_id)
+    # Reading (the reader thread) -------------------------------------------
 
     def _parse(self, source: Source, batch_size: int, put: Callable[[object], bool]) -> None:
-        """Read and parse records into batches of (line number, EventInput or rejection reason)."""
+        """Read, parse and prepare records into Batches; no database access here."""
         try:
-            batch: list[tuple[int, Any]] = []
+            batch = Batch()
             now = dt.datetime.now(dt.UTC)
             records = source_records(source, columns=CSV_COLUMNS, required=CSV_REQUIRED, progress=self.bar.update)
             for line_no, data in records:
+                if not batch.read:
+                    batch.first_line = line_no
+                batch.read += 1
+                batch.last_line = line_no
                 if isinstance(data, str):
-                    batch.append((line_no, f"{INVALID} {data}"))
+                    batch.rejected.append((line_no, f"{INVALID} {data}"))
                 else:
                     try:
-                        batch.append((line_no, event_parse(data, with_wallet=True, now=now)))
+                        item = event_parse(data, with_wallet=True, now=now)
                     except DomainError as exc:
-                        batch.append((line_no, f"{INVALID} {exc.code}: {exc.message}"))
-                if len(batch) >= batch_size:
-                    if not put(batch):
+                        batch.rejected.append((line_no, f"{INVALID} {exc.code}: {exc.message}"))
+                    else:
+                        batch.by_wallet.setdefault((item.wallet_id, item.provider), []).append(len(batch.items))
+                        batch.lines.append(line_no)
+                        batch.items.append(item)
+                        batch.copy_lines.append(copy_line(line_no, item))
+                if batch.read >= batch_size:
+                    if not put(self._prepared(batch)):
                         return
-                    batch, now = [], dt.datetime.now(dt.UTC)
-            if not batch or put(batch):
+                    batch, now = Batch(), dt.datetime.now(dt.UTC)
+            if not batch.read or put(self._prepared(batch)):
                 put(None)
         except BaseException as exc:  # handed to the main thread, which raises it
             put(exc)
 
-    def _parsed_batches(self, source: Source, batch_size: int) -> Iterator[list[tuple[int, Any]]]:
-        """Parsed batches, read one batch ahead by a thread.
+    @staticmethod
+    def _prepared(batch: Batch) -> Batch:
+        batch.lock_ids = key_lock_ids((i.event_id, i.provider_event_id, i.idempotency_key) for i in batch.items)
+        return batch
 
-        Parsing is most of the command's Python work; the thread does it while the main
-        thread waits on PostgreSQL for the previous batch (the wait releases the GIL).
+    def _batches(self, source: Source, batch_size: int) -> Iterator[Batch]:
+        """Prepared batches, read one batch ahead by a thread.
+
         The queue holds one batch, so memory stays flat whatever the file size.
         """
         handoff: queue.Queue[object] = queue.Queue(maxsize=1)
@@ -241,46 +272,106 @@ class Command(BackfillCommand):
             stop.set()
             reader.join(timeout=5)  # a reader blocked on standard input is a daemon: left behind
 
-    def _batch(self, records: list[tuple[int, Any]]) -> Counts:
-        counts = Counts(read=len(records))
-        now = dt.datetime.now(dt.UTC)
-        rejected: list[tuple[int, str]] = [record for record in records if isinstance(record[1], str)]
-        parsed = [record for record in records if not isinstance(record[1], str)]
-        self._wallets_for({item.wallet_id for _, item in parsed})
-        rows: list[EventRow] = []
-        row_lines: list[int] = []
-        for line_no, item in parsed:
-            wallet = self.wallets.get(item.wallet_id)
+    # Deciding and loading (the main thread) --------------------------------
+
+    def _wallets_for(self, public_ids: set[uuid.UUID]) -> None:
+        missing = public_ids - self.wallets.keys()
+        if not missing:
+            return
+        if len(self.wallets) + len(missing) > WALLET_CACHE_SIZE:
+            self.wallets.clear()
+            missing = public_ids
+        found = wallet_refs_get(public_ids=missing)
+        for public_id in missing:
+            self.wallets[public_id] = found.get(public_id)
+
+    def _wallet_rejections(self, batch: Batch) -> dict[int, str]:
+        """Reasons by position for the items whose wallet is unknown or has another provider."""
+        self._wallets_for({wallet_id for wallet_id, _ in batch.by_wallet})
+        reasons: dict[int, str] = {}
+        for (wallet_id, _), positions in batch.by_wallet.items():
+            wallet = self.wallets.get(wallet_id)
             try:
                 if wallet is None:
-                    raise NotFound(f"No wallet has the wallet_id {item.wallet_id}.")
-                provider_check(item, wallet.provider)
+                    raise NotFound(f"No wallet has the wallet_id {wallet_id}.")
+                provider_check(batch.items[positions[0]], wallet.provider)
             except DomainError as exc:
-                rejected.append((line_no, f"{INVALID} {exc.code}: {exc.message}"))
-                continue
-            rows.append(event_row_build(item, wallet, now=now, generate_id=False))
-            row_lines.append(line_no)
+                reasons.update(dict.fromkeys(positions, f"{INVALID} {exc.code}: {exc.message}"))
+        return reasons
+
+    def _staging_create(self) -> None:
+        """The session's staging table (STAGING_COLUMNS), emptied at every commit."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (line integer, public_id uuid, "
+                "wallet_public_id uuid, event_type varchar(16), amount numeric, currency varchar(3), "
+                "provider_event_id varchar(255), idempotency_key varchar(255), metadata jsonb, "
+                "occurred_at timestamptz) ON COMMIT DELETE ROWS"
+            )
+
+    def _copy_insert(self, lines: list[str]) -> list[InsertedKey] | None:
+        """COPY the staging lines, then insert them in order (and bucket the new ones) in one statement.
+
+        Returns the keys of the inserted rows, or None when every row was inserted.
+        """
+        select = ", ".join(
+            {
+                "public_id": "COALESCE(s.public_id, gen_random_uuid())",  # cheaper than uuid4() per record here
+                "wallet_id": "w.id",
+                "provider": "w.provider",
+                "created_at": "now()",
+            }.get(column, f"s.{column}")
+            for column in INSERT_COLUMNS
+        )
+        source = (
+            f"SELECT {select} FROM {STAGING} s JOIN {Wallet._meta.db_table} w "  # noqa: S608 (names only)
+            "ON w.public_id = s.wallet_public_id ORDER BY s.line"
+        )
+        with connection.cursor() as cursor:
+            # The reader thread formatted the lines: here they are only sent.
+            with cursor.cursor.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+                copy.write("".join(lines).encode())
+            cursor.execute(events_insert_sql(source))
+            # Usually every row is new: then the returned keys are not needed, so not decoded.
+            inserted = None if cursor.rowcount == len(lines) else cursor.fetchall()
+            if self.dry_run:  # one transaction for the whole run: ON COMMIT never empties the table
+                cursor.execute(f"TRUNCATE {STAGING}")
+        return inserted
+
+    def _batch(self, batch: Batch) -> Counts:
+        counts = Counts(read=batch.read)
+        rejected = list(batch.rejected)
+        refused = self._wallet_rejections(batch)
+        rejected += [(batch.lines[position], reason) for position, reason in refused.items()]
+        keep = [position for position in range(len(batch.items)) if position not in refused]
         counts.invalid = len(rejected)
+        line_status: list[tuple[int, Any]] = []
 
-        def store() -> list[Any]:
-            decisions = event_rows_store(rows=rows, insert=self._copy_insert)
+        def store() -> Counts:
+            line_status.clear()
             batch_counts = Counts(read=counts.read, invalid=counts.invalid)
-            for decision in decisions:
-                setattr(batch_counts, decision.status, getattr(batch_counts, decision.status) + 1)
-            self.batch_audit(records, batch_counts, dry_run=self.dry_run)
-            return decisions
+            if keep:
+                key_locks_take(batch.lock_ids)
+                inserted = self._copy_insert([batch.copy_lines[position] for position in keep])
+                if inserted is None:
+                    batch_counts.created = len(keep)
+                else:  # some were there before: decided as the batch endpoint decides
+                    now = dt.datetime.now(dt.UTC)
+                    rows = [
+                        event_row_build(item, self.wallets[item.wallet_id], now=now, generate_id=False)
+                        for item in (batch.items[position] for position in keep)
+                    ]
+                    for position, decision in zip(keep, event_rows_decide(rows, inserted), strict=True):
+                        setattr(batch_counts, decision.status, getattr(batch_counts, decision.status) + 1)
+                        if decision.status == CONFLICT:
+                            line_status.append((batch.lines[position], decision.error))
+            self.batch_audit((batch.first_line, batch.last_line), batch_counts, dry_run=self.dry_run)
+            return batch_counts
 
-        decisions = run_with_deadlock_retry(store)
-        for line_no, decision in zip(row_lines, decisions, strict=True):
-            if decision.status == CONFLICT:
-                error = decision.error
-                reason = f"{error.code}: {error.message} existing_event_id={error.extra.get('existing_event_id')}"
-                rejected.append((line_no, f"{CONFLICT} {reason}"))
-                counts.conflict += 1
-            elif decision.status == CREATED:
-                counts.created += 1
-            else:
-                counts.duplicate += 1
+        counts = run_with_deadlock_retry(store)
+        for line_no, error in line_status:
+            reason = f"{error.code}: {error.message} existing_event_id={error.extra.get('existing_event_id')}"
+            rejected.append((line_no, f"{CONFLICT} {reason}"))
         for line_no, reason in sorted(rejected):
             self.report(f"line {line_no}: {reason}")
         if not self.dry_run:

@@ -124,7 +124,7 @@ class Command(BackfillCommand):
                 setattr(counts, status, getattr(counts, status) + 1)
                 if reason is not None:
                     rejected.append((line_no, status, reason))
-            self.batch_audit(records, counts)
+            self.batch_audit((records[0][0], records[-1][0]), counts)
         # Reported once the batch has committed, so a reported line is a decided line.
         for line_no, status, reason in rejected:
             self.report(f"line {line_no}: {status} {reason}")
