@@ -83,19 +83,20 @@ CSV_COLUMNS = frozenset(
 CSV_REQUIRED = ("wallet_id", "event_type", "amount", "currency", "occurred_at")
 WALLET_CACHE_SIZE = 100_000
 STAGING = "backfill_event_staging"
-# The staging table's columns, in COPY order: a record as parsed, its wallet by public id.
-STAGING_COLUMNS = (
-    "line",
-    "public_id",
-    "wallet_public_id",
-    "event_type",
-    "amount",
-    "currency",
-    "provider_event_id",
-    "idempotency_key",
-    "metadata",
-    "occurred_at",
-)
+# The staging table's columns and types, in COPY order (copy_line writes them): a record
+# as parsed, its wallet by public id (the INSERT … SELECT joins the wallet for its pk and provider).
+STAGING_COLUMNS = {
+    "line": "integer",
+    "public_id": "uuid",
+    "wallet_public_id": "uuid",
+    "event_type": "varchar(16)",
+    "amount": "numeric",
+    "currency": "varchar(3)",
+    "provider_event_id": "varchar(255)",
+    "idempotency_key": "varchar(255)",
+    "metadata": "jsonb",
+    "occurred_at": "timestamptz",
+}
 
 
 def _copy_text(value: str | None) -> str:
@@ -302,12 +303,8 @@ class Command(BackfillCommand):
     def _staging_create(self) -> None:
         """The session's staging table (STAGING_COLUMNS), emptied at every commit."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} (line integer, public_id uuid, "
-                "wallet_public_id uuid, event_type varchar(16), amount numeric, currency varchar(3), "
-                "provider_event_id varchar(255), idempotency_key varchar(255), metadata jsonb, "
-                "occurred_at timestamptz) ON COMMIT DELETE ROWS"
-            )
+            columns = ", ".join(f"{name} {kind}" for name, kind in STAGING_COLUMNS.items())
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} ({columns}) ON COMMIT DELETE ROWS")
 
     def _copy_insert(self, lines: list[str]) -> list[InsertedKey] | None:
         """COPY the staging lines, then insert them in order (and bucket the new ones) in one statement.
