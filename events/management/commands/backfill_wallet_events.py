@@ -10,11 +10,11 @@ record: committed batches come back as duplicates and the rest are created, so e
 valid record ends up stored exactly once.
 
 Two threads. A reader parses the file a batch ahead and prepares everything that
-does not need the database (the COPY rows, the key locks, the wallets to check);
-the main thread, which owns the database connection, checks the batch's wallets
-and runs its transaction. PostgreSQL's work on one batch (the GIL is released while
-waiting on it) overlaps the parsing of the next, and the main thread's own Python
-work per record is one COPY row.
+does not need the database (each record's staging row as COPY text, the key locks,
+the wallets to check); the main thread, which owns the database connection, checks
+the batch's wallets once per (wallet, provider) pair, sends the prepared text and
+runs the batch's transaction. PostgreSQL's work on one batch (the GIL is released
+while waiting on it) overlaps the parsing of the next.
 """
 
 from __future__ import annotations
