@@ -1,12 +1,15 @@
-"""Shared fixtures: API clients with keys, and a test client that signs its requests."""
+"""Shared fixtures: API clients with keys, a test client that signs its requests, and a thread race."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from itertools import count
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from amani import signing
@@ -15,6 +18,31 @@ from amani.models import Scope
 
 ALL_SCOPES = list(Scope.values)
 _names = count(1)
+
+
+def race(racers: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run work(i) in `racers` threads released together; each one's result (or exception), in order.
+
+    Each thread has its own database connection (Django's are per thread), closed at its end.
+    """
+    barrier = threading.Barrier(racers)
+    results: list[Any] = [None] * racers
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # reported by the callers' assertions
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 @pytest.fixture

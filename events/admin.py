@@ -19,6 +19,12 @@ from events.reconciliation import reconciliation_get
 from wallets.models import Provider, Wallet
 
 
+def _wallet_link(row: WalletEvent | ProviderBalanceReport) -> str:
+    """The row's wallet (its public id), linked to the wallet's admin page."""
+    url = reverse("admin:wallets_wallet_change", args=[row.wallet_id])
+    return format_html('<a href="{}">{}</a>', url, row.wallet.public_id)
+
+
 def _money(value: Decimal, currency: str) -> str:
     """An amount with exactly the currency's minor-unit digits, as the API renders it (25.5000 -> 25.50)."""
     try:
@@ -111,8 +117,7 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Wallet", ordering="wallet__public_id")
     def wallet_link(self, event: WalletEvent) -> str:
-        url = reverse("admin:wallets_wallet_change", args=[event.wallet_id])
-        return format_html('<a href="{}">{}</a>', url, event.wallet.public_id)
+        return _wallet_link(event)
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, event: WalletEvent) -> str:
@@ -159,8 +164,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Wallet")
     def wallet_link(self, report: ProviderBalanceReport) -> str:
-        url = reverse("admin:wallets_wallet_change", args=[report.wallet_id])
-        return format_html('<a href="{}">{}</a>', url, report.wallet.public_id)
+        return _wallet_link(report)
 
     @admin.display(description="Available", ordering="available")
     def available_display(self, report: ProviderBalanceReport) -> str:

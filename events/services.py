@@ -83,6 +83,8 @@ INSERT_COLUMNS = (
     "created_at",
 )
 INSERTED_KEYS = "id, public_id, provider, provider_event_id, idempotency_key"
+# An EventRow read back is (id, public_id, wallet_id, wallet public id) and then these, in order.
+_ROW_TAIL = tuple(column for column in INSERT_COLUMNS if column not in ("public_id", "wallet_id"))
 
 
 def events_insert_sql(source: str) -> str:
@@ -365,8 +367,7 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
         conditions.append("(e.provider = %s AND e.provider_event_id = ANY(%s::varchar[]))")
         params += [provider, provider_event_ids]
     sql = (
-        "SELECT e.id, e.public_id, e.wallet_id, w.public_id, e.provider, e.event_type, e.amount, e.currency, "  # noqa: S608 (names only)
-        "e.provider_event_id, e.idempotency_key, e.metadata, e.occurred_at, e.created_at "
+        f"SELECT e.id, e.public_id, e.wallet_id, w.public_id, {', '.join(f'e.{c}' for c in _ROW_TAIL)} "  # noqa: S608
         f"FROM {WalletEvent._meta.db_table} e JOIN {Wallet._meta.db_table} w ON w.id = e.wallet_id "
         f"WHERE {' OR '.join(conditions)}"
     )
@@ -374,8 +375,9 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
         cursor.execute(sql, params)
         found = cursor.fetchall()
     metadata = WalletEvent._meta.get_field("metadata")
+    at = 4 + _ROW_TAIL.index("metadata")  # Django has psycopg load jsonb as text; the field decodes it
     return [
-        EventRow(*values[:10], metadata.from_db_value(values[10], None, connection), *values[11:])
+        EventRow(*values[:at], metadata.from_db_value(values[at], None, connection), *values[at + 1 :])
         for values in found
         if values[0] not in exclude_ids
     ]
@@ -394,19 +396,7 @@ def _earlier_events_orm(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> l
     for provider, provider_event_ids in sorted(by_provider.items()):
         condition |= Q(provider=provider, provider_event_id__in=provider_event_ids)
     found = WalletEvent.objects.filter(condition).values_list(
-        "id",
-        "public_id",
-        "wallet_id",
-        F("wallet__public_id"),
-        "provider",
-        "event_type",
-        "amount",
-        "currency",
-        "provider_event_id",
-        "idempotency_key",
-        "metadata",
-        "occurred_at",
-        "created_at",
+        "id", "public_id", "wallet_id", F("wallet__public_id"), *_ROW_TAIL
     )
     return [EventRow(*values) for values in found if values[0] not in exclude_ids]
 
@@ -528,38 +518,14 @@ def _audit_fields(row: EventRow, user_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def event_ingest(
-    *,
-    wallet: Wallet,
-    event_type: str,
-    amount: Decimal,
-    currency: str,
-    occurred_at: dt.datetime,
-    event_id: uuid.UUID | None = None,
-    provider_event_id: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    provider: str | None = None,
-    idempotency_key: str | None = None,
-    actor: Actor,
-) -> Ingestion:
+def event_ingest(*, wallet: Wallet, item: EventInput, actor: Actor) -> Ingestion:
     """Record one event, idempotently.
 
     Returns the new event (created=True) or the earlier identical one (a replay);
     raises EventConflict when an earlier event shares a dedup key but not the content,
     EventInvalid for a provider other than the wallet's, DedupKeyRequired without any
-    dedup key. Values are expected parsed (events.validation.event_parse).
+    dedup key. `item` is parsed (events.validation.event_parse, or built by the caller).
     """
-    item = EventInput(
-        event_id=event_id,
-        event_type=event_type,
-        amount=amount,
-        currency=currency,
-        provider_event_id=provider_event_id,
-        occurred_at=occurred_at,
-        metadata=metadata or {},
-        provider=provider,
-        idempotency_key=idempotency_key,
-    )
     item.dedup_key_require()
     provider_check(item, wallet.provider)
     row = event_row_build(item, WalletRef.of(wallet), now=dt.datetime.now(dt.UTC))
@@ -579,8 +545,8 @@ def event_ingest(
 def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
     """Decide up to 1,000 batch items in order, each as a single ingest would, in one transaction.
 
-    Round trips: one wallet lookup, one key-lock SELECT, one INSERT, one SELECT when some item was not
-    new, one bucket upsert, one audit insert. A bad item is an `invalid` result;
+    Round trips: one wallet lookup, one key-lock SELECT, one INSERT with the bucket upsert, one SELECT
+    when some item was not new, one audit insert. A bad item is an `invalid` result;
     it never stops the others.
     """
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_ITEMS:

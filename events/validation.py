@@ -17,7 +17,7 @@ import json
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -64,15 +64,15 @@ class DedupKeyRequired(DomainError):
 class EventInput:
     """A parsed event: every value checked and typed. `provider` is as sent (checked against the wallet later)."""
 
-    event_id: uuid.UUID | None
     event_type: str
     amount: Decimal
     currency: str
-    provider_event_id: str | None
     occurred_at: dt.datetime
-    metadata: dict[str, Any]
-    provider: str | None
-    idempotency_key: str | None
+    event_id: uuid.UUID | None = None
+    provider_event_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    provider: str | None = None
+    idempotency_key: str | None = None
     wallet_id: uuid.UUID | None = None
 
     def dedup_key_require(self) -> None:

@@ -33,6 +33,7 @@ from selenium.webdriver.support.select import Select
 from audit.models import AuditRecord
 from audit.services import Actor
 from events.services import event_ingest
+from events.validation import EventInput
 from wallets.models import Wallet
 from wallets.services import wallet_register
 
@@ -99,15 +100,14 @@ def wallet() -> Wallet:
         actor=Actor.api_key("ak_demo", "req-register-1"),
     )
     for n, (event_type, amount) in enumerate([("deposit", "1500.00"), ("hold", "200.00"), ("fee", "25.50")], 1):
-        event_ingest(
-            wallet=registration.wallet,
+        item = EventInput(
             event_type=event_type,
             amount=Decimal(amount),
             currency="NGN",
             occurred_at=dt.datetime(2026, 11, 20, 14, n, tzinfo=dt.UTC),
             provider_event_id=f"fincra_evt_{n}",
-            actor=Actor.api_key("ak_demo", f"req-event-{n}"),
         )
+        event_ingest(wallet=registration.wallet, item=item, actor=Actor.api_key("ak_demo", f"req-event-{n}"))
     # Other wallets, so finding the right one means something.
     for n in range(3):
         wallet_register(

@@ -66,19 +66,7 @@ class EventIngestView(ApiView):
         body = self.json_object(request)
         wallet = wallet_get(public_id=wallet_id)
         item = event_parse(body, idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER))
-        ingestion = event_ingest(
-            wallet=wallet,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            amount=item.amount,
-            currency=item.currency,
-            provider_event_id=item.provider_event_id,
-            occurred_at=item.occurred_at,
-            metadata=item.metadata,
-            provider=item.provider,
-            idempotency_key=item.idempotency_key,
-            actor=self.actor(request),
-        )
+        ingestion = event_ingest(wallet=wallet, item=item, actor=self.actor(request))
         data = event_representation(ingestion.event, wallet_public_id=wallet.public_id)
         if ingestion.created:
             return Response(data, status=status.HTTP_201_CREATED)

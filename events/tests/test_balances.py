@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
+from conftest import race
 from events.balances import CurrencyBalance, balance_buckets_add, wallet_balances
 from events.models import BalanceBucket, WalletEvent
 from wallets.models import Wallet
@@ -179,26 +179,14 @@ EVENTS_PER_THREAD = 20
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_ingests_into_one_bucket_lose_nothing():
     wallet = make_wallet()
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            for n in range(EVENTS_PER_THREAD):
-                event_type = "deposit" if n % 3 else "hold"
-                # Every event lands on 2026-11-10 UTC: one bucket row that all threads update.
-                record(wallet, event_type, f"{index + 1}.{n:02d}", "NGN", f"2026-11-10T{n:02d}:{index:02d}:00Z")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        for n in range(EVENTS_PER_THREAD):
+            event_type = "deposit" if n % 3 else "hold"
+            # Every event lands on 2026-11-10 UTC: one bucket row that all threads update.
+            record(wallet, event_type, f"{index + 1}.{n:02d}", "NGN", f"2026-11-10T{n:02d}:{index:02d}:00Z")
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = [result for result in race(THREADS, worker) if isinstance(result, Exception)]
     assert errors == []
 
     bucket = BalanceBucket.objects.get(wallet=wallet, currency="NGN", day=dt.date(2026, 11, 10))

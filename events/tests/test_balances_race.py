@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from audit.services import Actor
+from conftest import race
 from events.balances import balance_buckets_verify, wallet_balances
 from events.models import BalanceBucket
 from events.services import event_ingest
 from events.tests.test_balances import make_wallet
+from events.validation import EventInput
 
 THREADS = 6
 EVENTS = 30
@@ -22,35 +22,22 @@ EVENTS = 30
 @pytest.mark.django_db(transaction=True)
 def test_racing_ingests_with_repeats_leave_buckets_equal_to_a_recomputation():
     wallet = make_wallet()
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            # Every thread sends the same 30 events (in a different order): each must be stored once.
-            order = list(range(EVENTS))
-            order = order[index * 5 :] + order[: index * 5]
-            for n in order:
-                event_ingest(
-                    wallet=wallet,
-                    event_type="deposit" if n % 2 else "withdrawal",
-                    amount=Decimal(f"{n + 1}.25"),
-                    currency="NGN",
-                    occurred_at=dt.datetime(2026, 11, 10, n % 24, n, tzinfo=dt.UTC),
-                    provider_event_id=f"race_{n}",
-                    actor=Actor.command("test"),
-                )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        # Every thread sends the same 30 events (in a different order): each must be stored once.
+        order = list(range(EVENTS))
+        order = order[index * 5 :] + order[: index * 5]
+        for n in order:
+            item = EventInput(
+                event_type="deposit" if n % 2 else "withdrawal",
+                amount=Decimal(f"{n + 1}.25"),
+                currency="NGN",
+                occurred_at=dt.datetime(2026, 11, 10, n % 24, n, tzinfo=dt.UTC),
+                provider_event_id=f"race_{n}",
+            )
+            event_ingest(wallet=wallet, item=item, actor=Actor.command("test"))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = [result for result in race(THREADS, worker) if isinstance(result, Exception)]
     assert errors == []
 
     assert list(balance_buckets_verify(wallet=wallet)) == []

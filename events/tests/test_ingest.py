@@ -16,6 +16,7 @@ from audit.services import Actor
 from events.models import BalanceBucket, WalletEvent
 from events.services import EventConflict, event_ingest
 from events.tests.factories import WalletFactory, event_body
+from events.validation import EventInput
 
 pytestmark = pytest.mark.django_db
 
@@ -355,10 +356,9 @@ def ingest(wallet, **overrides):
         "currency": "NGN",
         "occurred_at": dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
         "provider_event_id": "svc_1",
-        "actor": Actor.system(),
     }
     fields.update(overrides)
-    return event_ingest(wallet=wallet, **fields)
+    return event_ingest(wallet=wallet, item=EventInput(**fields), actor=Actor.system())
 
 
 def test_service_new_event_round_trips(wallet, django_assert_max_num_queries):

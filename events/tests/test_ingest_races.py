@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import threading
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
 from amani import metrics
 from audit.models import AuditRecord
-from conftest import SignedClient
+from conftest import SignedClient, race
 from events import services
 from events.models import BalanceBucket, WalletEvent
 from events.tests.factories import WalletFactory, event_body
@@ -23,28 +20,6 @@ from events.tests.factories import WalletFactory, event_body
 RACERS = 32
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run work(i) in `count` threads released together; return the results (or exceptions)."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # reported by the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture

@@ -4,43 +4,25 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from audit.models import AuditRecord
-from conftest import SignedClient
+from conftest import SignedClient, race
 from wallets.models import Wallet
 
 URL = "/api/v1/wallets"
 THREADS = 32
 
 
-def race(make_request, count: int = THREADS) -> list:
-    """Run `make_request(i)` in `count` threads released at the same instant."""
-    barrier = threading.Barrier(count)
-    responses: list = [None] * count
-    errors: list = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            responses[i] = make_request(i)
-        except Exception as exc:  # surfaced below, with the thread's own traceback lost
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def race_all(make_request) -> list:
+    """`make_request(i)` from THREADS threads released together; every one must return."""
+    responses = race(THREADS, make_request)
+    errors = [r for r in responses if isinstance(r, Exception)]
     assert not errors, errors
     return responses
 
@@ -59,7 +41,7 @@ def test_identical_requests_racing_leave_one_wallet(make_api_key, with_key):
     def register(_: int):
         return SignedClient(issued.key_id, issued.secret).post(URL, body(user_id), headers=headers)
 
-    responses = race(register)
+    responses = race_all(register)
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {200, 201}, [r.content for r in responses if r.status_code not in (200, 201)]
     assert statuses.count(201) == 1
@@ -79,7 +61,7 @@ def test_two_users_racing_for_one_account_leave_one_owner(make_api_key):
     def register(i: int):
         return SignedClient(issued.key_id, issued.secret).post(URL, body(users[i % 2], "contested_acct"))
 
-    responses = race(register)
+    responses = race_all(register)
     wallet = Wallet.objects.get()
     winners = [r for r in responses if r.status_code in (200, 201)]
     losers = [r for r in responses if r.status_code not in (200, 201)]
