@@ -14,7 +14,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from amani import clients, signing
-from amani.models import ApiClient, ApiKey
 
 logger = logging.getLogger("amani.auth")
 
@@ -54,7 +53,7 @@ class HmacAuthentication(BaseAuthentication):
     nonce_prune_interval = 60.0
     _next_prune = 0.0  # time.monotonic() after which this process prunes again
 
-    def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
+    def authenticate(self, request: Request) -> tuple[clients.Caller, clients.Caller] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header or not signing.uses_scheme(header):
             return None  # DRF answers 401 missing_credentials
@@ -63,12 +62,12 @@ class HmacAuthentication(BaseAuthentication):
         except signing.MalformedCredentials as exc:
             raise HmacAuthFailed("malformed_credentials", str(exc)) from None
 
-        key = clients.api_key_get(key_id=credentials.key_id)
+        now = timezone.now()
+        key = clients.api_key_lookup(key_id=credentials.key_id, now=now)
         if key is None:
             raise HmacAuthFailed("unknown_key", "No client has this key id.")
-        now = timezone.now()
-        if not key.is_usable(now=now) or not key.client.is_active:
-            raise HmacAuthFailed("revoked_key", "This key has been revoked or has expired.")
+        if not key.usable:
+            raise self.revoked()
         if abs(time.time() - credentials.ts) > self.clock_skew:
             raise HmacAuthFailed(
                 "stale_timestamp", f"ts is more than {self.clock_skew} s away from the server's clock."
@@ -85,11 +84,18 @@ class HmacAuthentication(BaseAuthentication):
         expected = signing.signature(clients.secret_decrypt(key.secret_encrypted), message)
         if not signing.signatures_equal(expected, credentials.signature):
             raise HmacAuthFailed("bad_signature", "The signature does not match the request.")
-        if not clients.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now):
+        outcome = clients.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now)
+        if outcome is clients.NonceOutcome.REVOKED:  # revoked between the two statements
+            raise self.revoked()
+        if outcome is clients.NonceOutcome.REPLAYED:
             raise HmacAuthFailed("replayed_nonce", "This nonce was already used with this key.")
-        clients.api_key_touch(key=key, now=now)
         self.nonces_prune_now_and_then()
-        return key.client, key
+        caller = clients.Caller(key_id=key.key_id, scopes=frozenset(key.scopes))
+        return caller, caller
+
+    @staticmethod
+    def revoked() -> HmacAuthFailed:
+        return HmacAuthFailed("revoked_key", "This key has been revoked or has expired.")
 
     def nonces_prune_now_and_then(self) -> None:
         """Delete expired nonces, once per `nonce_prune_interval` in each process."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import InvalidToken
@@ -15,8 +17,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from amani.crypto import fernet
+from amani.db import fetch_one_reconnecting, prepared_cursor
 from amani.models import ApiClient, ApiKey, ApiNonce, Scope
-from amani.rows import model_from_row
 
 if TYPE_CHECKING:
     from audit.services import Actor
@@ -26,6 +28,9 @@ def secret_encrypt(secret: str) -> str:
     return fernet("api-secret").encrypt(secret.encode()).decode()
 
 
+# Only the decrypted secret is cached, per ciphertext: whether the key may still be used is
+# read from the database on every request. Fernet cost 0.16 ms a request (PROFILE.md).
+@lru_cache(maxsize=4096)
 def secret_decrypt(token: str) -> str:
     try:
         return fernet("api-secret").decrypt(token.encode()).decode()
@@ -103,9 +108,10 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     """Revoke a key at once; requests signed with it get `401 revoked_key`."""
     from audit.services import Actor, audit_record
 
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+    now = timezone.now()
+    # Conditional UPDATE: of two racing revocations only one records the time and the audit row.
+    if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        key.revoked_at = now
         audit_record(
             action="revoke_api_key",
             actor=actor or Actor.system(),
@@ -113,6 +119,8 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
             resource_id=key.key_id,
             details={"client": key.client.name},
         )
+    else:
+        key.refresh_from_db(fields=["revoked_at"])
     return key
 
 
@@ -163,35 +171,48 @@ def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | N
     return key
 
 
+@dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """What authenticating a request needs of its key, read from the database on every request."""
+
+    key_id: str
+    secret_encrypted: str
+    scopes: list[str]
+    usable: bool  # not revoked, not expired, its client active (at the time given to api_key_lookup)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal of a signed request: DRF's request.user and request.auth."""
+
+    key_id: str
+    scopes: frozenset[str]
+    is_authenticated = True
+
+
 @cache
-def _api_key_sql() -> str:
-    key, client = ApiKey._meta, ApiClient._meta
-    columns = [f'k."{field.column}"' for field in key.concrete_fields]
-    columns += [f'c."{field.column}"' for field in client.concrete_fields]
+def _api_key_lookup_sql() -> str:
+    key, client = ApiKey._meta.db_table, ApiClient._meta.db_table
     return (
-        f'SELECT {", ".join(columns)} FROM "{key.db_table}" k JOIN "{client.db_table}" c '  # noqa: S608 (names only)
-        f'ON c."{client.pk.column}" = k."{key.get_field("client").column}" WHERE k."key_id" = %s'
+        f"SELECT k.secret_encrypted, c.scopes::text, "  # noqa: S608 (table names only)
+        f"k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %(now)s) AND c.is_active "
+        f"FROM {key} k JOIN {client} c ON c.id = k.client_id WHERE k.key_id = %(key_id)s"
     )
 
 
-def api_key_get(*, key_id: str) -> ApiKey | None:
-    """The key with its client, in one query.
+def api_key_lookup(*, key_id: str, now: datetime) -> KeyLookup | None:
+    """The key with its client's scopes and whether it may sign at `now`; None for an unknown key id.
 
-    Hand-written SQL because it runs on every signed request: building the equivalent
-    ORM query (select_related + first) cost more CPU than PostgreSQL spent answering it
-    (docs/benchmarks.md). The instances are ordinary model instances.
+    Read from the database on every request, so a revocation, an expiry or a client
+    switched off is refused by every process at once (API.md, revoke_api_key); only the
+    decryption of the secret is cached (secret_decrypt). One prepared statement: it runs
+    first on every signed request, on a connection that may have died while idle.
     """
-    if connection.vendor != "postgresql":  # SQLite (`make run`): the ORM converts its text values
-        return ApiKey.objects.select_related("client").filter(key_id=key_id).first()
-    with connection.cursor() as cursor:
-        cursor.execute(_api_key_sql(), [key_id])
-        row = cursor.fetchone()
+    row = fetch_one_reconnecting(_api_key_lookup_sql(), {"key_id": key_id, "now": now})
     if row is None:
         return None
-    split = len(ApiKey._meta.concrete_fields)
-    key = model_from_row(ApiKey, row[:split], connection)
-    key.client = model_from_row(ApiClient, row[split:], connection)
-    return key
+    secret_encrypted, scopes, usable = row
+    return KeyLookup(key_id=key_id, secret_encrypted=secret_encrypted, scopes=json.loads(scopes), usable=usable)
 
 
 # Touch last_used_at at most once a minute per key: a write on every request would
@@ -199,47 +220,58 @@ def api_key_get(*, key_id: str) -> ApiKey | None:
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def api_key_touch(*, key: ApiKey, now: datetime) -> None:
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+class NonceOutcome(enum.Enum):
+    RECORDED = "recorded"
+    REPLAYED = "replayed"
+    REVOKED = "revoked"  # the key was revoked (or expired, or its client switched off) since it was read
 
 
-def nonce_record(*, key_id: str, nonce: str, now: datetime) -> bool:
-    """Record a nonce; False when this key already used it (a replay).
+@cache
+def _nonce_record_sql() -> str:
+    key, client, nonce = ApiKey._meta.db_table, ApiClient._meta.db_table, ApiNonce._meta.db_table
+    seconds = int(LAST_USED_RESOLUTION.total_seconds())
+    return (
+        f"WITH usable AS (SELECT k.id FROM {key} k JOIN {client} c ON c.id = k.client_id "  # noqa: S608 (names only)
+        f"WHERE k.key_id = %(key_id)s AND k.revoked_at IS NULL "
+        f"AND (k.expires_at IS NULL OR k.expires_at > %(now)s) AND c.is_active), "
+        f"asynchronous AS (SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)), "
+        f"recorded AS (INSERT INTO {nonce} (key_id, nonce, seen_at) "
+        f"SELECT %(key_id)s, %(nonce)s, %(now)s FROM usable, asynchronous "
+        f"ON CONFLICT (key_id, nonce) DO NOTHING RETURNING 1), "
+        f"touched AS (UPDATE {key} SET last_used_at = %(now)s WHERE id IN (SELECT id FROM usable) "
+        f"AND (last_used_at IS NULL OR last_used_at < %(now)s - interval '{seconds} seconds') RETURNING 1) "
+        f"SELECT EXISTS (SELECT FROM usable), EXISTS (SELECT FROM recorded)"
+    )
 
-    One INSERT … ON CONFLICT DO NOTHING in its own autocommit statement: the unique
-    constraint decides across every server process, and no savepoint is needed.
 
-    Outside a transaction the statement commits asynchronously (`SET LOCAL
-    synchronous_commit TO off`, sent in the same round trip, scoped to this one
-    statement's transaction, so PgBouncer transaction pooling is fine). The row is
-    visible to every other session at once, so replays are still refused across
-    processes; only its durability trails by at most 3 x wal_writer_delay (600 ms by
-    default). A PostgreSQL crash inside that window forgets those nonces, and a
-    captured request could then be replayed once within the timestamp window; the
-    writes it could repeat are idempotent (dedup keys) except a provider balance report,
-    which would be stored twice with the same content. Waiting for a WAL flush here cost
-    a whole fsync per request (docs/benchmarks.md).
+def nonce_record(*, key_id: str, nonce: str, now: datetime) -> NonceOutcome:
+    """Record a nonce of a usable key, in one prepared statement; REPLAYED when this key already used it.
+
+    The same statement checks again that the key is usable (REVOKED otherwise: a
+    revocation that committed after the key was read is refused all the same, and no
+    nonce is spent) and touches last_used_at at most once a minute. The unique
+    constraint on (key_id, nonce) decides across every server process.
+
+    Outside a transaction the statement commits asynchronously: `set_config(…, true)`
+    inside the statement sets synchronous_commit off for its own transaction only
+    (PgBouncer transaction pooling is fine). The row is visible to every other session
+    at once, so replays are still refused across processes; only its durability trails
+    by at most 3 x wal_writer_delay (600 ms by default). A PostgreSQL crash inside that
+    window forgets those nonces, and a captured request could then be replayed once
+    within the timestamp window; the writes it could repeat are idempotent (dedup keys)
+    except a provider balance report, which would be stored twice with the same content.
+    Waiting for a WAL flush here cost a whole fsync per request (docs/benchmarks.md).
+    Inside a caller's transaction the setting would outlive this statement, so there the
+    commit stays synchronous.
     """
-    table = ApiNonce._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (key_id, nonce, seen_at) VALUES (%s, %s, %s) "  # noqa: S608
-        "ON CONFLICT (key_id, nonce) DO NOTHING"
-    )
-    # Two statements in one string need client-side binding (Django's default).
-    asynchronous = (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not connection.settings_dict["OPTIONS"].get("server_side_binding")
-    )
-    with connection.cursor() as cursor:
-        if asynchronous:
-            cursor.execute("SET LOCAL synchronous_commit TO off; " + sql, [key_id, nonce, now])
-            cursor.nextset()
-        else:
-            cursor.execute(sql, [key_id, nonce, now])
-        return cursor.rowcount == 1
+    synchronous_commit = "on" if connection.in_atomic_block else "off"
+    params = {"key_id": key_id, "nonce": nonce, "now": now, "synchronous_commit": synchronous_commit}
+    with prepared_cursor() as cursor:
+        cursor.execute(_nonce_record_sql(), params)
+        usable, recorded = cursor.fetchone()
+    if not usable:
+        return NonceOutcome.REVOKED
+    return NonceOutcome.RECORDED if recorded else NonceOutcome.REPLAYED
 
 
 def nonce_prune(*, now: datetime | None = None) -> int:
