@@ -1,37 +1,33 @@
-"""Writes of wallet events: single ingest, batch ingest, and the core the backfill shares.
+"""Writes of wallet events: single ingest, batch ingest, and the decisions the backfill shares.
 
-Every path decides the same way (API.md, "Wallet transaction events"):
+The rules (API.md, "Wallet transaction events"); the SQL is in events.queries:
 
-0. On PostgreSQL, take a transaction-scoped advisory lock on every dedup key the rows
-   carry (hashed into KEY_LOCK_STRIPES stripes), in ascending order, before inserting.
-   Two transactions can only wait on each other's uncommitted rows when they share a
-   key, hence a stripe: the second then waits for the first to commit before it
-   inserts anything, so inserts never deadlock (the balance buckets are upserted in
-   a canonical order too). Striping bounds the locks a transaction holds (shared lock
-   table) whatever the batch size; a stripe collision only serialises two writers, and
-   two large batches nearly always share a stripe, so they run one after the other.
-1. Insert all new rows in request order with `INSERT … ON CONFLICT DO NOTHING
-   RETURNING` and no conflict target, so every unique constraint (public id,
-   provider + provider_event_id, idempotency key) counts. PostgreSQL inserts the
-   rows in order and skips a row that collides with a committed row, with a row of a
-   concurrent transaction (after waiting for it to commit), or with an earlier row of
-   the same statement. A row is therefore inserted exactly when a sequence of single
-   ingests would have created it.
-2. Rows not inserted are resolved by one SELECT of the events matching their keys
-   (run after the insert, so it sees whatever blocked them) and decided in order:
-   same content is a duplicate (replay), different content a conflict.
-3. New events go into the balance buckets and the audit trail in the same transaction.
+1. A record is stored with `INSERT … ON CONFLICT DO NOTHING` and no conflict target,
+   so every unique constraint (public id, provider + provider_event_id, idempotency
+   key) counts: it is inserted exactly when a sequence of single ingests would have
+   created it, whatever races it. The unique constraints are the only guard; there
+   are no locks of this code's own.
+2. A record not inserted is decided against the events holding its keys (event_decide):
+   the same content is a duplicate (a replay), different content a conflict.
+3. New events go into the balance buckets and the audit trail in the same statement.
+
+A single ingest is one autocommit statement (events.queries.event_insert_one). A batch
+is one autocommit statement too, plus one SELECT when some item was not new; it
+inserts its rows in a canonical order (batch_insert_order), so two batches carrying the
+same events wait on each other's rows in the same order and cannot deadlock, and
+batches with disjoint keys never wait on each other's rows at all (they may wait on a
+shared balance bucket, locked in (wallet, currency, day) order after every insert, until
+the other commits). Only two concurrent writers carrying *conflicting* records (sharing
+some dedup keys but not all) in crossing orders can still deadlock: PostgreSQL breaks
+it and the loser is run again (run_with_deadlock_retry).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import random
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,69 +35,35 @@ from typing import Any, TypeVar
 
 import psycopg.errors
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q
 from rest_framework import status
 
 from amani import metrics
 from amani.api.errors import DomainError, NotFound
-from audit.services import Actor, audit_record, audit_record_many
-from events.balances import balance_buckets_add, bucket_upsert_sql
-from events.models import WalletEvent
+from audit.services import Actor
+from events import queries
+from events.queries import InsertedKey
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.models import Wallet
 
 RESOURCE_TYPE = "wallet_event"
 ACTION_INGEST = "ingest_event"
+# One audit record per batch names every event it created (details.event_ids).
+BATCH_RESOURCE_TYPE = "wallet_event_batch"
+ACTION_INGEST_BATCH = "ingest_events_batch"
 MAX_BATCH_ITEMS = 1000
-# The key locks (step 0) make deadlocks between event writers impossible; a deadlock
-# with some other writer is still retried, a bounded number of times with jittered backoff.
+# A deadlock (only between writers of conflicting records, see above) is retried, a bounded
+# number of times with jittered backoff.
 DEADLOCK_ATTEMPTS = 5
 DEADLOCK_BACKOFF_SECONDS = 0.02
-# Lock stripes for dedup keys. At most this many advisory locks per transaction
-# (PostgreSQL's shared lock table holds max_locks_per_transaction x max_connections).
-KEY_LOCK_STRIPES = 256
-# Advisory lock key space of these locks: (namespace << 32) | stripe, one bigint key.
-_KEY_LOCK_NAMESPACE = 0x616D616E  # "aman"
+# A single ingest whose insert was blocked by a racing request that then vanished (its
+# transaction rolled back) is simply run again.
+INGEST_ATTEMPTS = 3
 
 CREATED = "created"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 INVALID = "invalid"
 STATUSES = (CREATED, DUPLICATE, CONFLICT, INVALID)
-
-INSERT_COLUMNS = (
-    "public_id",
-    "wallet_id",
-    "provider",
-    "event_type",
-    "amount",
-    "currency",
-    "provider_event_id",
-    "idempotency_key",
-    "metadata",
-    "occurred_at",
-    "created_at",
-)
-INSERTED_KEYS = "id, public_id, provider, provider_event_id, idempotency_key"
-# An EventRow read back is (id, public_id, wallet_id, wallet public id) and then these, in order.
-_ROW_TAIL = tuple(column for column in INSERT_COLUMNS if column not in ("public_id", "wallet_id"))
-
-
-def events_insert_sql(source: str) -> str:
-    """PostgreSQL: insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
-
-    One statement: `INSERT … ON CONFLICT DO NOTHING` with no conflict target (every
-    unique key counts), the day-bucket upsert of exactly the rows it inserted
-    (events.balances.bucket_upsert_sql over its RETURNING), and the inserted rows'
-    keys (INSERTED_KEYS) as the result.
-    """
-    table = WalletEvent._meta.db_table
-    return (
-        f"WITH new_events AS (INSERT INTO {table} ({', '.join(INSERT_COLUMNS)}) {source} "  # noqa: S608 (names only)
-        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}, wallet_id, currency, event_type, amount, occurred_at), "
-        f"buckets AS ({bucket_upsert_sql('new_events')}) "
-        f"SELECT {INSERTED_KEYS} FROM new_events"
-    )
 
 
 class EventConflict(DomainError):
@@ -158,24 +120,6 @@ class EventRow:
             and self.provider_event_id == other.provider_event_id
         )
 
-    def as_model(self) -> WalletEvent:
-        event = WalletEvent(
-            id=self.id,
-            public_id=self.public_id,
-            wallet_id=self.wallet_id,
-            provider=self.provider,
-            event_type=self.event_type,
-            amount=self.amount,
-            currency=self.currency,
-            provider_event_id=self.provider_event_id,
-            idempotency_key=self.idempotency_key,
-            metadata=self.metadata,
-            occurred_at=self.occurred_at,
-            created_at=self.created_at,
-        )
-        event.wallet_public_id = self.wallet_public_id
-        return event
-
 
 @dataclass(slots=True)
 class Decision:
@@ -188,7 +132,9 @@ class Decision:
 
 @dataclass(frozen=True)
 class Ingestion:
-    event: WalletEvent
+    """What a single ingest did: `event` is the new event, or the earlier one it replays."""
+
+    event: EventRow
     created: bool
 
 
@@ -224,188 +170,62 @@ def event_row_build(item: EventInput, wallet: WalletRef, *, now: dt.datetime, ge
 
 
 T = TypeVar("T")
-InsertedKey = tuple[int, uuid.UUID, str, str | None, str | None]
 
 
-# PostgreSQL array types of INSERT_COLUMNS, in order.
-_ARRAY_TYPES = (
-    "uuid",
-    "bigint",
-    "text",
-    "text",
-    "numeric",
-    "text",
-    "text",
-    "text",
-    "jsonb",
-    "timestamptz",
-    "timestamptz",
-)
+class _EventsByKey:
+    """Events found by each dedup key; a later remember() of the same key wins."""
+
+    def __init__(self, events: Iterable[EventRow] = ()) -> None:
+        self.by_public_id: dict[uuid.UUID, EventRow] = {}
+        self.by_provider_event: dict[tuple[str, str], EventRow] = {}
+        self.by_key: dict[str, EventRow] = {}
+        for event in events:
+            self.remember(event)
+
+    def remember(self, event: EventRow) -> None:
+        if event.public_id is not None:
+            self.by_public_id[event.public_id] = event
+        if event.provider_event_id is not None:
+            self.by_provider_event[(event.provider, event.provider_event_id)] = event
+        if event.idempotency_key is not None:
+            self.by_key[event.idempotency_key] = event
+
+    def matching(self, row: EventRow) -> list[EventRow]:
+        """The distinct events sharing a key with `row`: by public id, then provider event id, then key."""
+        matches: list[EventRow] = []
+        for match in (
+            self.by_public_id.get(row.public_id) if row.public_id is not None else None,
+            self.by_provider_event.get((row.provider, row.provider_event_id)) if row.provider_event_id else None,
+            self.by_key.get(row.idempotency_key) if row.idempotency_key else None,
+        ):
+            if match is not None and all(match is not seen for seen in matches):
+                matches.append(match)
+        return matches
 
 
-def _row_values(row: EventRow) -> tuple[object, ...]:
-    return (
-        row.public_id,
-        row.wallet_id,
-        row.provider,
-        row.event_type,
-        row.amount,
-        row.currency,
-        row.provider_event_id,
-        row.idempotency_key,
-        row.metadata,
-        row.occurred_at,
-        row.created_at,
-    )
+def event_decide(row: EventRow, matches: Sequence[EventRow]) -> Decision:
+    """The rule for a record that was not inserted, given the earlier events sharing its keys.
 
-
-def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
-    """Insert all rows in order with ON CONFLICT DO NOTHING, bucket the new ones; their keys.
-
-    On PostgreSQL one statement (events_insert_sql), the rows travelling as one array
-    per column (unnest … WITH ORDINALITY, ORDER BY the ordinal): 11 parameters whatever
-    the batch size, instead of a VALUES list of 11,000 placeholders that costs more to
-    build and parse than to insert.
+    One earlier event with the same content: a duplicate (replay). Different content, or
+    keys matching several earlier events: a conflict naming the first of them.
     """
-    meta = WalletEvent._meta
-    columns = ", ".join(INSERT_COLUMNS)
-    if connection.vendor == "postgresql":
-        arrays: list[list[object]] = [[] for _ in INSERT_COLUMNS]
-        for row in rows:
-            for array, value in zip(arrays, _row_values(row), strict=True):
-                array.append(value)
-        arrays[8] = [json.dumps(metadata) for metadata in arrays[8]]
-        casts = ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
-        source = f"SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(events_insert_sql(source), arrays)
-            return cursor.fetchall()
-    prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in INSERT_COLUMNS]
-    params = [
-        field.get_db_prep_save(value, connection)
-        for row in rows
-        for field, value in zip(prep, _row_values(row), strict=True)
-    ]
-    placeholder = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
-    sql = (
-        f"INSERT INTO {meta.db_table} ({columns}) VALUES {', '.join([placeholder] * len(rows))} "  # noqa: S608
-        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}"
+    earlier = matches[0]
+    if len(matches) == 1 and earlier.same_content(row):
+        return Decision(DUPLICATE, earlier)
+    reason = (
+        "Its deduplication keys match more than one earlier event."
+        if len(matches) > 1
+        else "An earlier event has the same deduplication key but different content."
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = cursor.fetchall()
-    balance_buckets_add(event_ids=[pk for pk, *_ in inserted])
-    to_uuid = meta.get_field("public_id").to_python  # SQLite returns a UUID as its hex text
-    return [(pk, to_uuid(public_id), *rest) for pk, public_id, *rest in inserted]
-
-
-def _key_stripe(kind: bytes, value: bytes) -> int:
-    digest = hashlib.blake2b(kind + b"\x00" + value, digest_size=8).digest()
-    return int.from_bytes(digest, "big") % KEY_LOCK_STRIPES
-
-
-DedupKeys = tuple[uuid.UUID | None, str | None, str | None]
-
-
-def key_lock_ids(keys: Iterable[DedupKeys]) -> list[int]:
-    """The advisory lock keys covering (public id, provider event id, idempotency key) triples, ascending.
-
-    A provider event id is unique per provider, but its stripe is taken from the id
-    alone: equal keys still share a stripe, and the stripes of a record are known
-    before its wallet (hence its provider) is.
-    """
-    stripes: set[int] = set()
-    for public_id, provider_event_id, idempotency_key in keys:
-        if public_id is not None:
-            stripes.add(_key_stripe(b"id", public_id.bytes))
-        if provider_event_id is not None:
-            stripes.add(_key_stripe(b"pe", provider_event_id.encode()))
-        if idempotency_key is not None:
-            stripes.add(_key_stripe(b"ik", idempotency_key.encode()))
-    return [(_KEY_LOCK_NAMESPACE << 32) | stripe for stripe in sorted(stripes)]
-
-
-def key_locks_take(lock_ids: list[int]) -> None:
-    """Take these key locks (key_lock_ids) in ascending order, till the transaction ends. A no-op off PostgreSQL.
-
-    Only when the store is its own transaction (run_with_deadlock_retry's atomic block is
-    the outermost): inside a caller's longer transaction (the backfill's --dry-run keeps
-    one for the whole file) the locks would be held, and other writers blocked, until
-    that ends; there a deadlock stays possible and is retried.
-
-    unnest() yields the array in order and the function runs once per row as it is
-    produced, so the locks are taken in ascending order in one round trip.
-    """
-    if connection.vendor != "postgresql" or len(connection.atomic_blocks) > 1:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS u(k)", [lock_ids])
-
-
-def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
-    """One SELECT of the stored events sharing a dedup key with any of `rows`.
-
-    Each branch of the OR is served by its unique index (provider event ids are grouped
-    by provider, so the pair index is used, and providers per batch are few). Written
-    by hand for PostgreSQL: on a replay this query is the request's largest cost, and
-    compiling the ORM version (an OR of IN lists and a join) took more CPU than running
-    it (docs/benchmarks.md).
-    """
-    if connection.vendor != "postgresql":
-        return _earlier_events_orm(rows, exclude_ids=exclude_ids)
-    conditions = ["e.public_id = ANY(%s::uuid[])"]
-    params: list[object] = [[row.public_id for row in rows if row.public_id is not None]]
-    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
-    if keys:
-        conditions.append("e.idempotency_key = ANY(%s::varchar[])")
-        params.append(keys)
-    by_provider: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        if row.provider_event_id is not None:
-            by_provider[row.provider].append(row.provider_event_id)
-    for provider, provider_event_ids in sorted(by_provider.items()):
-        conditions.append("(e.provider = %s AND e.provider_event_id = ANY(%s::varchar[]))")
-        params += [provider, provider_event_ids]
-    sql = (
-        f"SELECT e.id, e.public_id, e.wallet_id, w.public_id, {', '.join(f'e.{c}' for c in _ROW_TAIL)} "  # noqa: S608
-        f"FROM {WalletEvent._meta.db_table} e JOIN {Wallet._meta.db_table} w ON w.id = e.wallet_id "
-        f"WHERE {' OR '.join(conditions)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
-    metadata = WalletEvent._meta.get_field("metadata")
-    at = 4 + _ROW_TAIL.index("metadata")  # Django has psycopg load jsonb as text; the field decodes it
-    return [
-        EventRow(*values[:at], metadata.from_db_value(values[at], None, connection), *values[at + 1 :])
-        for values in found
-        if values[0] not in exclude_ids
-    ]
-
-
-def _earlier_events_orm(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
-    """The same SELECT through the ORM, for SQLite (`make run` with nothing configured)."""
-    condition = Q(public_id__in=[row.public_id for row in rows if row.public_id is not None])
-    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
-    if keys:
-        condition |= Q(idempotency_key__in=keys)
-    by_provider: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        if row.provider_event_id is not None:
-            by_provider[row.provider].append(row.provider_event_id)
-    for provider, provider_event_ids in sorted(by_provider.items()):
-        condition |= Q(provider=provider, provider_event_id__in=provider_event_ids)
-    found = WalletEvent.objects.filter(condition).values_list(
-        "id", "public_id", "wallet_id", F("wallet__public_id"), *_ROW_TAIL
-    )
-    return [EventRow(*values) for values in found if values[0] not in exclude_ids]
+    return Decision(CONFLICT, earlier, EventConflict(reason, existing_event_id=str(earlier.public_id)))
 
 
 def event_rows_decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] | None) -> list[Decision]:
     """Decide every row, in order, from what the insert did and what was there before.
 
-    `inserted` holds (INSERTED_KEYS) of the rows the insert wrote, or is None when it
-    wrote every row. Run after the insert, in its transaction.
+    `inserted` holds (events.queries.INSERTED_KEYS) of the rows the insert wrote, or is
+    None when it wrote every row. Run after the insert (in its transaction, or after
+    its commit).
     """
     if inserted is None or len(inserted := list(inserted)) == len(rows):  # every row was inserted
         return [Decision(CREATED, row) for row in rows]
@@ -428,126 +248,146 @@ def event_rows_decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] 
     if not pending:
         return [Decision(CREATED, row) for row in rows]
 
-    by_public_id: dict[uuid.UUID, EventRow] = {}
-    by_provider_event: dict[tuple[str, str], EventRow] = {}
-    by_key: dict[str, EventRow] = {}
-
-    def remember(event: EventRow) -> None:
-        if event.public_id is not None:
-            by_public_id[event.public_id] = event
-        if event.provider_event_id is not None:
-            by_provider_event[(event.provider, event.provider_event_id)] = event
-        if event.idempotency_key is not None:
-            by_key[event.idempotency_key] = event
-
-    for event in _earlier_events(pending, exclude_ids=inserted_ids):
-        remember(event)
-
+    known = _EventsByKey(queries.events_matching(pending, exclude_ids=inserted_ids))
     decisions: list[Decision] = []
     for row, is_new in zip(rows, new, strict=True):
         if is_new:
-            remember(row)
+            known.remember(row)
             decisions.append(Decision(CREATED, row))
             continue
-        matches: list[EventRow] = []
-        for match in (
-            by_public_id.get(row.public_id) if row.public_id is not None else None,
-            by_provider_event.get((row.provider, row.provider_event_id)) if row.provider_event_id else None,
-            by_key.get(row.idempotency_key) if row.idempotency_key else None,
-        ):
-            if match is not None and all(match is not seen for seen in matches):
-                matches.append(match)
+        matches = known.matching(row)
         if not matches:
             raise RuntimeError("an event was not inserted but no earlier event matches it")
-        earlier = matches[0]
-        if len(matches) == 1 and earlier.same_content(row):
-            decisions.append(Decision(DUPLICATE, earlier))
-        else:
-            decisions.append(Decision(CONFLICT, earlier, _conflict(earlier, several=len(matches) > 1)))
+        decisions.append(event_decide(row, matches))
     return decisions
 
 
-def _conflict(earlier: EventRow, *, several: bool) -> EventConflict:
-    reason = (
-        "Its deduplication keys match more than one earlier event."
-        if several
-        else "An earlier event has the same deduplication key but different content."
-    )
-    return EventConflict(reason, existing_event_id=str(earlier.public_id))
+def batch_insert_order(rows: Sequence[EventRow]) -> list[int]:
+    """Positions of `rows` in the order a batch inserts them: canonical across batches.
+
+    Rows sharing a dedup key (directly or through others) form a group and keep their
+    request order inside it: which of them is inserted, and so every decision, depends
+    only on that order. Groups are sorted by the smallest client-given keys of their
+    rows, so two batches carrying the same events in any order insert them in the same
+    order, and wait on each other (if at all) without a cycle. Server-generated public
+    ids are random per request, so they do not take part in the order.
+    """
+    group_of_key: dict[tuple[str, object], int] = {}
+    parent = list(range(len(rows)))
+
+    def root(position: int) -> int:
+        while parent[position] != position:
+            parent[position] = parent[parent[position]]
+            position = parent[position]
+        return position
+
+    sort_keys: list[tuple[str, str, str]] = []
+    for position, row in enumerate(rows):
+        keys = [("pe", (row.provider, row.provider_event_id)) if row.provider_event_id is not None else None]
+        keys += [("ik", row.idempotency_key) if row.idempotency_key is not None else None]
+        keys += [("id", row.public_id) if row.public_id is not None else None]
+        for key in keys:
+            if key is None:
+                continue
+            if (other := group_of_key.setdefault(key, position)) != position:
+                parent[root(position)] = root(other)
+        sort_keys.append(
+            (
+                f"{row.provider}:{row.provider_event_id}" if row.provider_event_id is not None else "",
+                row.idempotency_key or "",
+                str(row.public_id) if row.public_id is not None else "",
+            )
+        )
+    smallest: dict[int, tuple[str, str, str]] = {}
+    for position, sort_key in enumerate(sort_keys):
+        group = root(position)
+        if group not in smallest or sort_key < smallest[group]:
+            smallest[group] = sort_key
+    return sorted(range(len(rows)), key=lambda position: (smallest[root(position)], position))
 
 
-def event_rows_store(*, rows: Sequence[EventRow]) -> list[Decision]:
-    """Insert, decide and bucket `rows` (in order) in the caller's transaction."""
-    if not rows:
-        return []
-    for row in rows:  # a deadlock retry runs this again: forget what the aborted attempt assigned
-        row.id = None
-    key_locks_take(key_lock_ids((row.public_id, row.provider_event_id, row.idempotency_key) for row in rows))
-    return event_rows_decide(rows, _insert_values(rows))
+def run_with_deadlock_retry(operation: Callable[[], T], *, atomic: bool = True) -> T:
+    """Run `operation` (in a transaction or savepoint when `atomic`), again if PostgreSQL broke a deadlock.
 
-
-def run_with_deadlock_retry(operation: Callable[[], T]) -> T:
-    """Run `operation` in a transaction (savepoint), again if PostgreSQL broke a deadlock by aborting it."""
+    With `atomic=False` the operation is one autocommit statement (or starts with one):
+    a deadlock aborts that statement alone, and nothing of it was written.
+    """
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
+            if not atomic:
+                return operation()
             with transaction.atomic():
                 return operation()
         except OperationalError as exc:
-            if attempt == DEADLOCK_ATTEMPTS or not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
+            retry = (atomic or not connection.in_atomic_block) and attempt < DEADLOCK_ATTEMPTS
+            if not retry or not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
                 raise
             metrics.event_race_retry_observe()
             time.sleep(random.uniform(0, DEADLOCK_BACKOFF_SECONDS * 2**attempt))
     raise AssertionError("unreachable")
 
 
-def _audit_fields(row: EventRow, user_id: uuid.UUID) -> dict[str, Any]:
+def _audit_details(row: EventRow) -> dict[str, Any]:
     return {
-        "action": ACTION_INGEST,
-        "resource_type": RESOURCE_TYPE,
-        "resource_id": str(row.public_id),
-        "user_id": user_id,
-        "details": {
-            "wallet_id": str(row.wallet_public_id),
-            "event_type": row.event_type,
-            "amount": str(row.amount),
-            "currency": row.currency,
-            "provider_event_id": row.provider_event_id,
-            "idempotency_key": row.idempotency_key,
-            "occurred_at": row.occurred_at.isoformat(),
-        },
+        "wallet_id": str(row.wallet_public_id),
+        "event_type": row.event_type,
+        "amount": str(row.amount),
+        "currency": row.currency,
+        "provider_event_id": row.provider_event_id,
+        "idempotency_key": row.idempotency_key,
+        "occurred_at": row.occurred_at.isoformat(),
     }
 
 
-def event_ingest(*, wallet: Wallet, item: EventInput, actor: Actor) -> Ingestion:
-    """Record one event, idempotently.
+def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ingestion:
+    """Record one event on the wallet with this public id, idempotently, with its audit record.
 
     Returns the new event (created=True) or the earlier identical one (a replay);
-    raises EventConflict when an earlier event shares a dedup key but not the content,
-    EventInvalid for a provider other than the wallet's, DedupKeyRequired without any
-    dedup key. `item` is parsed (events.validation.event_parse, or built by the caller).
+    raises NotFound for an unknown wallet, EventConflict when an earlier event shares a
+    dedup key but not the content, EventInvalid for a provider other than the wallet's,
+    DedupKeyRequired without any dedup key. `item` is parsed (events.validation.event_parse,
+    or built by the caller). One statement in the usual case (events.queries.event_insert_one).
     """
     item.dedup_key_require()
-    provider_check(item, wallet.provider)
-    row = event_row_build(item, WalletRef.of(wallet), now=dt.datetime.now(dt.UTC))
-
-    def store() -> Decision:
-        (decision,) = event_rows_store(rows=[row])
-        if decision.status == CREATED:
-            audit_record(actor=actor, **_audit_fields(row, wallet.user_id))
-        return decision
-
-    decision = run_with_deadlock_retry(store)
-    if decision.status == CONFLICT:
-        raise decision.error
-    return Ingestion(event=decision.event.as_model(), created=decision.status == CREATED)
+    # The wallet's pk and provider are filled in from the statement, which finds the wallet itself.
+    unplaced = WalletRef(id=0, public_id=wallet_id, provider="", user_id=wallet_id)
+    row = event_row_build(item, unplaced, now=dt.datetime.now(dt.UTC))
+    details = _audit_details(row)
+    for _ in range(INGEST_ATTEMPTS):
+        found = run_with_deadlock_retry(
+            lambda: queries.event_insert_one(
+                row=row,
+                provider_sent=item.provider,
+                actor=actor,
+                action=ACTION_INGEST,
+                resource_type=RESOURCE_TYPE,
+                details=details,
+            ),
+            atomic=False,
+        )
+        if found is None:
+            raise NotFound("No wallet has this id.")
+        row.wallet_id, row.provider, row.id, earlier = found
+        provider_check(item, row.provider)
+        if row.id is not None:
+            return Ingestion(event=row, created=True)
+        matches = _EventsByKey(earlier).matching(row)
+        if not matches:  # blocked by a request that committed after this statement began
+            matches = _EventsByKey(queries.events_matching([row], exclude_ids=set())).matching(row)
+        if matches:
+            decision = event_decide(row, matches)
+            if decision.status == CONFLICT:
+                raise decision.error
+            return Ingestion(event=decision.event, created=False)
+    raise RuntimeError("an event was not inserted but no earlier event matches it")
 
 
 def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
-    """Decide up to 1,000 batch items in order, each as a single ingest would, in one transaction.
+    """Decide up to 1,000 batch items in order, each as a single ingest would.
 
-    Round trips: one wallet lookup, one key-lock SELECT, one INSERT with the bucket upsert, one SELECT
-    when some item was not new, one audit insert. A bad item is an `invalid` result;
-    it never stops the others.
+    Round trips: one wallet lookup, one statement inserting the new events with their
+    buckets and one audit record naming them all, one SELECT when some item was not new.
+    A bad item is an `invalid` result; it never stops the others.
     """
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_ITEMS:
         raise EventInvalid({"events": [f"Must be a list of 1 to {MAX_BATCH_ITEMS} events."]})
@@ -579,17 +419,24 @@ def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
         rows.append(event_row_build(item, wallet, now=now))
         row_indexes.append(index)
 
-    def store() -> list[Decision]:
-        decisions = event_rows_store(rows=rows)
-        new = [(d.event, wallets[d.event.wallet_public_id].user_id) for d in decisions if d.status == CREATED]
-        if new:
-            audit_record_many(records=[_audit_fields(event, user_id) for event, user_id in new], actor=actor)
-        return decisions
-
-    for index, decision in zip(row_indexes, run_with_deadlock_retry(store) if rows else [], strict=True):
-        # The representation reads the row itself: no model instance per item (docs/benchmarks.md).
-        event = decision.event if decision.status != CONFLICT else None
-        results[index] = BatchResult(index, decision.status, event, decision.error)
+    if rows:
+        ordered = [rows[position] for position in batch_insert_order(rows)]
+        batch_id = uuid.uuid4()
+        inserted = run_with_deadlock_retry(
+            lambda: queries.events_insert_audited(
+                rows=ordered,
+                actor=actor,
+                action=ACTION_INGEST_BATCH,
+                resource_type=BATCH_RESOURCE_TYPE,
+                batch_id=batch_id,
+            ),
+            atomic=False,
+        )
+        decisions = event_rows_decide(rows, inserted)
+        for index, decision in zip(row_indexes, decisions, strict=True):
+            # The representation reads the row itself: no model instance per item (docs/benchmarks.md).
+            event = decision.event if decision.status != CONFLICT else None
+            results[index] = BatchResult(index, decision.status, event, decision.error)
     return results
 
 
@@ -598,5 +445,7 @@ def wallet_refs_get(*, public_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Walle
     ids = list(public_ids)
     if not ids:
         return {}
-    found = Wallet.objects.filter(public_id__in=ids).values_list("id", "public_id", "provider", "user_id")
-    return {public_id: WalletRef(pk, public_id, provider, user_id) for pk, public_id, provider, user_id in found}
+    return {
+        public_id: WalletRef(pk, public_id, provider, user_id)
+        for pk, public_id, provider, user_id in queries.wallet_refs_rows(ids)
+    }

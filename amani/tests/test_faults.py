@@ -279,6 +279,8 @@ def test_killed_persistent_connections_under_gunicorn(tmp_path, wallet_and_auth)
     assert rows_lost == 0
     events = WalletEvent.objects.filter(wallet=wallet)
     audited = set(AuditRecord.objects.filter(action="ingest_event").values_list("resource_id", flat=True))
+    for details in AuditRecord.objects.filter(action="ingest_events_batch").values_list("details", flat=True):
+        audited.update(details["event_ids"])  # one record per batch names every event it created
     assert audited == {str(public_id) for public_id in events.values_list("public_id", flat=True)}
     assert sum(b.event_count for b in BalanceBucket.objects.filter(wallet=wallet)) == expected
     assert list(balance_buckets_verify(wallet=wallet)) == []

@@ -107,7 +107,9 @@ def wallet() -> Wallet:
             occurred_at=dt.datetime(2026, 11, 20, 14, n, tzinfo=dt.UTC),
             provider_event_id=f"fincra_evt_{n}",
         )
-        event_ingest(wallet=registration.wallet, item=item, actor=Actor.api_key("ak_demo", f"req-event-{n}"))
+        event_ingest(
+            wallet_id=registration.wallet.public_id, item=item, actor=Actor.api_key("ak_demo", f"req-event-{n}")
+        )
     # Other wallets, so finding the right one means something.
     for n in range(3):
         wallet_register(

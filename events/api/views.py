@@ -63,11 +63,9 @@ class EventIngestView(ApiView):
         },
     )
     def post(self, request: Request, wallet_id: UUID) -> Response:
-        body = self.json_object(request)
-        wallet = wallet_get(public_id=wallet_id)
-        item = event_parse(body, idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER))
-        ingestion = event_ingest(wallet=wallet, item=item, actor=self.actor(request))
-        data = event_representation(ingestion.event, wallet_public_id=wallet.public_id)
+        item = event_parse(self.json_object(request), idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER))
+        ingestion = event_ingest(wallet_id=wallet_id, item=item, actor=self.actor(request))
+        data = event_representation(ingestion.event, wallet_public_id=ingestion.event.wallet_public_id)
         if ingestion.created:
             return Response(data, status=status.HTTP_201_CREATED)
         return Response(data, status=status.HTTP_200_OK, headers={REPLAYED_HEADER: "true"})

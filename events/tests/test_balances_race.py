@@ -35,7 +35,7 @@ def test_racing_ingests_with_repeats_leave_buckets_equal_to_a_recomputation():
                 occurred_at=dt.datetime(2026, 11, 10, n % 24, n, tzinfo=dt.UTC),
                 provider_event_id=f"race_{n}",
             )
-            event_ingest(wallet=wallet, item=item, actor=Actor.command("test"))
+            event_ingest(wallet_id=wallet.public_id, item=item, actor=Actor.command("test"))
 
     errors = [result for result in race(THREADS, worker) if isinstance(result, Exception)]
     assert errors == []

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from amani.api.errors import NotFound
 from audit.models import AuditRecord
 from audit.services import Actor
 from events.models import BalanceBucket, WalletEvent
@@ -358,14 +359,15 @@ def ingest(wallet, **overrides):
         "provider_event_id": "svc_1",
     }
     fields.update(overrides)
-    return event_ingest(wallet=wallet, item=EventInput(**fields), actor=Actor.system())
+    return event_ingest(wallet_id=wallet.public_id, item=EventInput(**fields), actor=Actor.system())
 
 
-def test_service_new_event_round_trips(wallet, django_assert_max_num_queries):
-    # SAVEPOINT, INSERT … ON CONFLICT DO NOTHING RETURNING with the bucket upsert, audit INSERT, RELEASE.
-    with django_assert_max_num_queries(4):
+def test_service_new_event_is_one_statement(wallet, django_assert_num_queries):
+    # Wallet, INSERT … ON CONFLICT DO NOTHING, bucket upsert and audit INSERT: one prepared statement.
+    with django_assert_num_queries(1):
         ingestion = ingest(wallet)
     assert ingestion.created
+    assert WalletEvent.objects.get(public_id=ingestion.event.public_id).wallet_id == wallet.pk
 
 
 def test_service_replay_costs_no_more_round_trips_than_a_new_event(wallet):
@@ -375,9 +377,8 @@ def test_service_replay_costs_no_more_round_trips_than_a_new_event(wallet):
     with CaptureQueriesContext(connection) as replay:
         ingestion = ingest(wallet, provider_event_id="svc_2")
     assert not ingestion.created
-    # SAVEPOINT, INSERT (nothing inserted), SELECT of the matches, RELEASE.
-    assert len(replay) <= 4
-    assert len(replay) <= len(new)
+    # The same statement reads the events that blocked the insert.
+    assert len(replay) == len(new) == 1
 
 
 def test_service_conflict_raises_naming_the_existing_event(wallet):
@@ -389,11 +390,28 @@ def test_service_conflict_raises_naming_the_existing_event(wallet):
 
 def test_request_round_trips_are_bounded(signed_client, wallet, django_assert_max_num_queries):
     post(signed_client, wallet, event_body(provider_event_id="warm"))  # first request loads the key
-    # Authentication (key, nonce), wallet lookup, then the service's round trips.
-    with django_assert_max_num_queries(9):
+    # Authentication (key lookup, nonce), then the one ingest statement: new or replayed.
+    with django_assert_max_num_queries(3):
         assert post(signed_client, wallet, event_body()).status_code == 201
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(3):
         assert post(signed_client, wallet, event_body(provider_event_id="warm")).status_code == 200
+
+
+def test_service_unknown_wallet_is_not_found_and_writes_nothing():
+    with pytest.raises(NotFound):
+        event_ingest(
+            wallet_id=uuid.uuid4(),
+            item=EventInput(
+                event_type="deposit",
+                amount=Decimal("1.00"),
+                currency="NGN",
+                occurred_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+                provider_event_id="nowhere",
+            ),
+            actor=Actor.system(),
+        )
+    assert not WalletEvent.objects.exists()
+    assert not AuditRecord.objects.exists()
 
 
 def test_null_metadata_is_400_naming_it(signed_client, wallet):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 import uuid
 from decimal import Decimal
 
@@ -12,8 +13,9 @@ from django.db import connection, transaction
 
 from amani import metrics
 from audit.models import AuditRecord
+from audit.services import Actor
 from conftest import SignedClient, race
-from events import services
+from events import queries, services
 from events.models import BalanceBucket, WalletEvent
 from events.tests.factories import WalletFactory, event_body
 
@@ -82,10 +84,11 @@ def test_racing_conflicting_ingests_keep_one_and_name_it(clients):
 
 
 def test_racing_batches_with_overlapping_items_store_each_once(clients, monkeypatch):
-    """Shuffled overlapping batches and single ingests wait on each other's keys but never deadlock.
+    """Shuffled overlapping batches and single ingests wait on each other's rows but never deadlock.
 
-    With one attempt, any deadlock PostgreSQL breaks would answer 503: the key locks
-    (events.services, step 0) must make them impossible, not merely retried.
+    With one attempt, any deadlock PostgreSQL breaks would answer 503: the canonical insert
+    order of batches (events.services.batch_insert_order) must make them impossible, not
+    merely retried.
     """
     monkeypatch.setattr(services, "DEADLOCK_ATTEMPTS", 1)
     wallets = [WalletFactory() for _ in range(5)]
@@ -127,57 +130,135 @@ def test_racing_batches_with_overlapping_items_store_each_once(clients, monkeypa
     stored = WalletEvent.objects.count()
     assert stored == len(sent) == sum(summary["created"] for summary in summaries) + statuses.count(201)
     assert sum(BalanceBucket.objects.values_list("event_count", flat=True)) == stored
-    assert AuditRecord.objects.filter(action="ingest_event").count() == stored
+    audited = AuditRecord.objects.filter(action="ingest_event").count()
+    for details in AuditRecord.objects.filter(action="ingest_events_batch").values_list("details", flat=True):
+        audited += len(details["event_ids"])
+    assert audited == stored
 
 
-def _own_key_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = %s",
-            [services._KEY_LOCK_NAMESPACE],
-        )
-        return cursor.fetchone()[0]
-
-
-def test_key_locks_are_held_by_the_store_transaction_only():
-    """Taken (ascending, one per stripe) when the store is its own transaction; gone at its commit.
-
-    Inside a caller's transaction (the backfill's --dry-run) they are not taken: they would
-    block every other writer of those stripes until that transaction ends.
-    """
-    wallet = WalletFactory()
-    rows = [
+def _batch_rows(wallet, tag: str, count: int) -> list[services.EventRow]:
+    now = dt.datetime.now(dt.UTC)
+    return [
         services.event_row_build(
             services.EventInput(
-                event_id=uuid.uuid4(),
                 event_type="deposit",
                 amount=Decimal("1.00"),
                 currency="NGN",
-                provider_event_id=f"lock_{n}",
                 occurred_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
-                metadata={},
-                provider=None,
-                idempotency_key=f"lock-key-{n}",
+                provider_event_id=f"{tag}_{n}",
+                idempotency_key=f"{tag}-key-{n}",
             ),
             services.WalletRef.of(wallet),
-            now=dt.datetime.now(dt.UTC),
+            now=now,
         )
-        for n in range(3)
+        for n in range(count)
     ]
 
-    def lock_ids(rows: list) -> list[int]:
-        return services.key_lock_ids((r.public_id, r.provider_event_id, r.idempotency_key) for r in rows)
 
-    expected = lock_ids(rows)
-    assert expected == sorted(set(expected)) and 1 <= len(expected) <= 9
+def test_batches_with_disjoint_keys_run_side_by_side():
+    """A batch whose transaction is still open does not hold up another batch with other keys.
 
-    def store() -> int:
-        services.event_rows_store(rows=rows[:2])
-        return _own_key_locks()
+    The first batch's rows are inserted and left uncommitted while the second batch, on
+    another connection, stores 1,000 events of its own: it must finish while the first
+    is still open (with the 256 key-lock stripes of before it waited for that commit).
+    """
+    first_wallet, second_wallet = WalletFactory(), WalletFactory()
+    first_rows, second_rows = _batch_rows(first_wallet, "left", 1000), _batch_rows(second_wallet, "right", 1000)
+    first_inserted, second_done = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
 
-    assert services.run_with_deadlock_retry(store) == len(lock_ids(rows[:2]))
-    assert _own_key_locks() == 0  # released at commit
-    with transaction.atomic():
-        services.run_with_deadlock_retry(lambda: services.event_rows_store(rows=rows[2:]))
-        assert _own_key_locks() == 0
-    assert WalletEvent.objects.count() == 3
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                inserted = queries.events_insert_audited(
+                    rows=first_rows, actor=Actor.system(), action="test", resource_type="test", batch_id=uuid.uuid4()
+                )
+                outcome["first_inserted"] = len(inserted)
+                first_inserted.set()
+                outcome["second_done_while_first_open"] = second_done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            assert first_inserted.wait(timeout=30)
+            inserted = queries.events_insert_audited(
+                rows=second_rows, actor=Actor.system(), action="test", resource_type="test", batch_id=uuid.uuid4()
+            )
+            outcome["second_inserted"] = len(inserted)
+            second_done.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcome == {"first_inserted": 1000, "second_inserted": 1000, "second_done_while_first_open": True}
+    assert WalletEvent.objects.count() == 2000
+    assert sum(BalanceBucket.objects.values_list("event_count", flat=True)) == 2000
+
+
+def test_a_batch_sharing_a_key_with_an_open_batch_waits_and_stores_nothing_twice():
+    """The other side: a shared key makes the second batch wait for the first, then count it a duplicate."""
+    wallet = WalletFactory()
+    rows = _batch_rows(wallet, "shared", 10)
+    replay = _batch_rows(wallet, "shared", 10)[::-1]  # the same events, in the opposite order
+    first_inserted = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                queries.events_insert_audited(
+                    rows=rows, actor=Actor.system(), action="test", resource_type="test", batch_id=uuid.uuid4()
+                )
+                first_inserted.set()
+                outcome["second_finished_while_first_open"] = second.join(timeout=0.5) or not second.is_alive()
+        finally:
+            connection.close()
+
+    def store_replay() -> None:
+        try:
+            assert first_inserted.wait(timeout=30)
+            ordered = [replay[position] for position in services.batch_insert_order(replay)]
+            outcome["second_inserted"] = len(
+                queries.events_insert_audited(
+                    rows=ordered, actor=Actor.system(), action="test", resource_type="test", batch_id=uuid.uuid4()
+                )
+            )
+        finally:
+            connection.close()
+
+    second = threading.Thread(target=store_replay)
+    opener = threading.Thread(target=first)
+    opener.start()
+    second.start()
+    opener.join(60)
+    second.join(60)
+    assert outcome == {"second_finished_while_first_open": False, "second_inserted": 0}
+    assert WalletEvent.objects.count() == 10
+
+
+def test_batch_insert_order_is_the_same_whatever_the_request_order():
+    wallet = WalletFactory()
+    rows = _batch_rows(wallet, "order", 50)
+    for row in rows:
+        row.public_id = None  # server-generated ids differ per request: they must not matter
+    shuffled = rows[:]
+    random.Random(7).shuffle(shuffled)
+
+    def keys(batch: list[services.EventRow]) -> list[str | None]:
+        return [batch[position].provider_event_id for position in services.batch_insert_order(batch)]
+
+    assert keys(rows) == keys(shuffled)
+
+
+def test_batch_insert_order_keeps_rows_sharing_keys_in_request_order():
+    wallet = WalletFactory()
+    rows = _batch_rows(wallet, "group", 3)
+    rows[2].idempotency_key = rows[0].idempotency_key  # the last row shares a key with the first
+    rows[2].provider_event_id = "a_first_in_sort_order"
+    order = services.batch_insert_order(rows)
+    assert order.index(0) < order.index(2)

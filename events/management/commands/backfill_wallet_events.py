@@ -4,14 +4,14 @@ Every record is decided as POST /api/v1/events/batch decides an item (the same
 parser, events.validation, and the same decision code, events.services). Each
 batch is loaded with COPY into a temporary staging table and moved with one
 `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` that also upserts the balance
-buckets of the new rows (events.services.events_insert_sql); its events, buckets and
+buckets of the new rows (events.queries.events_insert_sql); its events, buckets and
 one audit record commit together. Killed at any moment, a rerun re-decides every
 record: committed batches come back as duplicates and the rest are created, so every
 valid record ends up stored exactly once.
 
 Two threads. A reader parses the file a batch ahead and prepares everything that
-does not need the database (each record's staging row as COPY text, the key locks,
-the wallets to check); the main thread, which owns the database connection, checks
+does not need the database (each record's staging row as COPY text, the wallets
+to check); the main thread, which owns the database connection, checks
 the batch's wallets once per (wallet, provider) pair, sends the prepared text and
 runs the batch's transaction. PostgreSQL's work on one batch (the GIL is released
 while waiting on it) overlaps the parsing of the next.
@@ -45,17 +45,13 @@ from amani.backfill import (
     source_records,
 )
 from audit.services import Actor
+from events.queries import INSERT_COLUMNS, InsertedKey, events_insert_sql
 from events.services import (
     CONFLICT,
-    INSERT_COLUMNS,
     INVALID,
-    InsertedKey,
     WalletRef,
     event_row_build,
     event_rows_decide,
-    events_insert_sql,
-    key_lock_ids,
-    key_locks_take,
     run_with_deadlock_retry,
     wallet_refs_get,
 )
@@ -137,8 +133,7 @@ class Batch:
 
     `items[i]` was read at `lines[i]` and is staged as `copy_lines[i]`; `by_wallet`
     maps each (wallet_id, provider as sent) to the positions carrying it, so wallets
-    are checked once per batch, not once per record. `lock_ids` cover the dedup keys
-    of every item, a superset of those of the rows finally inserted.
+    are checked once per batch, not once per record.
     """
 
     first_line: int = 0
@@ -149,7 +144,6 @@ class Batch:
     items: list[EventInput] = field(default_factory=list)
     copy_lines: list[str] = field(default_factory=list)
     by_wallet: dict[tuple[uuid.UUID, str | None], list[int]] = field(default_factory=dict)
-    lock_ids: list[int] = field(default_factory=list)
 
 
 class Command(BackfillCommand):
@@ -232,18 +226,13 @@ class Command(BackfillCommand):
                         batch.items.append(item)
                         batch.copy_lines.append(copy_line(line_no, item))
                 if batch.read >= batch_size:
-                    if not put(self._prepared(batch)):
+                    if not put(batch):
                         return
                     batch, now = Batch(), dt.datetime.now(dt.UTC)
-            if not batch.read or put(self._prepared(batch)):
+            if not batch.read or put(batch):
                 put(None)
         except BaseException as exc:  # handed to the main thread, which raises it
             put(exc)
-
-    @staticmethod
-    def _prepared(batch: Batch) -> Batch:
-        batch.lock_ids = key_lock_ids((i.event_id, i.provider_event_id, i.idempotency_key) for i in batch.items)
-        return batch
 
     def _batches(self, source: Source, batch_size: int) -> Iterator[Batch]:
         """Prepared batches, read one batch ahead by a thread.
@@ -348,7 +337,6 @@ class Command(BackfillCommand):
             line_status.clear()
             batch_counts = Counts(read=counts.read, invalid=counts.invalid)
             if keep:
-                key_locks_take(batch.lock_ids)
                 inserted = self._copy_insert([batch.copy_lines[position] for position in keep])
                 if inserted is None:
                     batch_counts.created = len(keep)

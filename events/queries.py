@@ -1,0 +1,254 @@
+"""The SQL of the event write paths, by what each statement does. The rules are in events.services.
+
+Every statement here is a prepared statement with server-side binding (amani.db): the
+arrays of a batch travel as values, never escaped in Python, and the plans are made
+once per connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from amani.db import prepared_cursor
+from audit.models import AuditRecord
+from events.balances import bucket_upsert_sql
+from events.models import WalletEvent
+from wallets.models import Wallet
+
+if TYPE_CHECKING:
+    from audit.services import Actor
+    from events.services import EventRow
+
+EVENTS = WalletEvent._meta.db_table
+WALLETS = Wallet._meta.db_table
+AUDIT = AuditRecord._meta.db_table
+
+INSERT_COLUMNS = (
+    "public_id",
+    "wallet_id",
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "occurred_at",
+    "created_at",
+)
+# PostgreSQL types of INSERT_COLUMNS, in order (the batch sends one array of each).
+_COLUMN_TYPES = (
+    "uuid",
+    "bigint",
+    "text",
+    "text",
+    "numeric",
+    "text",
+    "text",
+    "text",
+    "text",  # metadata: JSON text, cast per element (::jsonb) in the SELECT
+    "timestamptz",
+    "timestamptz",
+)
+INSERTED_KEYS = "id, public_id, provider, provider_event_id, idempotency_key"
+InsertedKey = tuple[int, uuid.UUID, str, str | None, str | None]
+# A stored event read back: (id, public_id, wallet_id, wallet public id) and then these, in order.
+ROW_TAIL = tuple(column for column in INSERT_COLUMNS if column not in ("public_id", "wallet_id"))
+_EVENT_SELECT = "e.id, e.public_id, e.wallet_id, w.public_id AS wallet_public_id, " + ", ".join(
+    f"e.{column}" for column in ROW_TAIL
+)
+_AUDIT_COLUMNS = "action, actor_type, actor_id, user_id, resource_type, resource_id, details, request_id, created_at"
+
+
+def events_insert_sql(source: str, *, audit_batch: bool = False) -> str:
+    """Insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
+
+    One statement: `INSERT … ON CONFLICT DO NOTHING` with no conflict target (every
+    unique key counts), the day-bucket upsert of exactly the rows it inserted
+    (events.balances.bucket_upsert_sql over its RETURNING), and the inserted rows'
+    keys (INSERTED_KEYS) as the result. With `audit_batch`, one audit record naming
+    every event inserted is written by the same statement (parameters %(action)s,
+    %(actor_type)s, %(actor_id)s, %(request_id)s, %(resource_type)s, %(batch_id)s, %(now)s).
+    """
+    sql = (
+        f"WITH new_events AS (INSERT INTO {EVENTS} ({', '.join(INSERT_COLUMNS)}) {source} "
+        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}, wallet_id, currency, event_type, amount, occurred_at), "
+        f"buckets AS ({bucket_upsert_sql('new_events')}) "
+    )
+    if audit_batch:
+        sql += (
+            f", audit AS (INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) "  # noqa: S608 (names only)
+            "SELECT %(action)s, %(actor_type)s, %(actor_id)s, NULL, %(resource_type)s, %(batch_id)s, "
+            "jsonb_build_object('created', count(*), 'event_ids', jsonb_agg(public_id::text ORDER BY id)), "
+            "%(request_id)s, %(now)s FROM new_events HAVING count(*) > 0) "
+        )
+    return sql + f"SELECT {INSERTED_KEYS} FROM new_events"  # noqa: S608 (names only)
+
+
+def _row_values(row: EventRow) -> tuple[object, ...]:
+    return (
+        row.public_id,
+        row.wallet_id,
+        row.provider,
+        row.event_type,
+        row.amount,
+        row.currency,
+        row.provider_event_id,
+        row.idempotency_key,
+        json.dumps(row.metadata),
+        row.occurred_at,
+        row.created_at,
+    )
+
+
+@cache
+def _batch_insert_sql() -> str:
+    columns = ", ".join(INSERT_COLUMNS)
+    arrays = ", ".join(f"%(c{index})s::{kind}[]" for index, kind in enumerate(_COLUMN_TYPES))
+    select = ", ".join("metadata::jsonb" if column == "metadata" else column for column in INSERT_COLUMNS)
+    source = f"SELECT {select} FROM unnest({arrays}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord"  # noqa: S608
+    return events_insert_sql(source, audit_batch=True)
+
+
+def events_insert_audited(
+    *, rows: Sequence[EventRow], actor: Actor, action: str, resource_type: str, batch_id: uuid.UUID
+) -> list[InsertedKey]:
+    """Insert `rows` in the given order, bucket the new ones and audit them, in one autocommit statement.
+
+    The rows travel as one array per column (unnest … WITH ORDINALITY, ORDER BY the
+    ordinal): eleven parameters whatever the batch size, bound server-side. Returns the
+    keys of the rows inserted.
+    """
+    params: dict[str, Any] = {f"c{index}": [] for index in range(len(INSERT_COLUMNS))}
+    arrays = list(params.values())
+    for row in rows:
+        for array, value in zip(arrays, _row_values(row), strict=True):
+            array.append(value)
+    params.update(
+        action=action,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        request_id=actor.request_id,
+        resource_type=resource_type,
+        batch_id=str(batch_id),
+        now=dt.datetime.now(dt.UTC),
+    )
+    with prepared_cursor() as cursor:
+        cursor.execute(_batch_insert_sql(), params)
+        return cursor.fetchall()
+
+
+def _event_row(values: Sequence[Any]) -> EventRow:
+    """An EventRow from (_EVENT_SELECT) values; Django has psycopg load jsonb as text."""
+    from events.services import EventRow
+
+    at = 4 + ROW_TAIL.index("metadata")
+    metadata = values[at]
+    return EventRow(*values[:at], json.loads(metadata) if isinstance(metadata, str) else metadata, *values[at + 1 :])
+
+
+def events_matching(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
+    """One SELECT of the stored events sharing a dedup key with any of `rows`.
+
+    Each branch of the OR is served by its unique index (provider event ids are grouped
+    by provider, so the pair index is used, and providers per batch are few).
+    """
+    conditions = ["e.public_id = ANY(%s::uuid[])"]
+    params: list[object] = [[row.public_id for row in rows if row.public_id is not None]]
+    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
+    if keys:
+        conditions.append("e.idempotency_key = ANY(%s::text[])")
+        params.append(keys)
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.provider_event_id is not None:
+            by_provider[row.provider].append(row.provider_event_id)
+    for provider, provider_event_ids in sorted(by_provider.items()):
+        conditions.append("(e.provider = %s AND e.provider_event_id = ANY(%s::text[]))")
+        params += [provider, provider_event_ids]
+    sql = (
+        f"SELECT {_EVENT_SELECT} FROM {EVENTS} e JOIN {WALLETS} w ON w.id = e.wallet_id "  # noqa: S608
+        f"WHERE {' OR '.join(conditions)}"
+    )
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [_event_row(values) for values in found if values[0] not in exclude_ids]
+
+
+@cache
+def _ingest_one_sql() -> str:
+    values = ", ".join(
+        {
+            "wallet_id": "w.id",
+            "provider": "w.provider",
+            "metadata": "%(metadata)s::jsonb",
+        }.get(column, f"%({column})s")
+        for column in INSERT_COLUMNS
+    )
+    return (
+        f"WITH wallet AS (SELECT id, provider, user_id FROM {WALLETS} WHERE public_id = %(wallet_public_id)s), "  # noqa: S608
+        f"new_events AS (INSERT INTO {EVENTS} ({', '.join(INSERT_COLUMNS)}) SELECT {values} FROM wallet w "
+        "WHERE %(provider_sent)s::text IS NULL OR w.provider = %(provider_sent)s::text "
+        "ON CONFLICT DO NOTHING RETURNING id, wallet_id, currency, event_type, amount, occurred_at), "
+        f"buckets AS ({bucket_upsert_sql('new_events')}), "
+        f"audit AS (INSERT INTO {AUDIT} ({_AUDIT_COLUMNS}) "
+        "SELECT %(action)s, %(actor_type)s, %(actor_id)s, w.user_id, %(resource_type)s, %(public_id)s::text, "
+        "%(details)s::jsonb, %(request_id)s, %(created_at)s FROM new_events, wallet w), "
+        # What blocked the insert, in the same snapshot: a replay costs no extra round trip. A row
+        # committed by a racing request after this statement began is not seen here (read again then).
+        f"earlier AS (SELECT {_EVENT_SELECT} FROM {EVENTS} e JOIN {WALLETS} w ON w.id = e.wallet_id "
+        "WHERE NOT EXISTS (SELECT FROM new_events) AND (e.public_id = %(public_id)s "
+        "OR (e.provider = (SELECT provider FROM wallet) AND e.provider_event_id = %(provider_event_id)s) "
+        "OR e.idempotency_key = %(idempotency_key)s)) "
+        "SELECT w.id, w.provider, n.id, earlier.* "
+        "FROM wallet w LEFT JOIN new_events n ON TRUE LEFT JOIN earlier ON TRUE"
+    )
+
+
+def event_insert_one(
+    *, row: EventRow, provider_sent: str | None, actor: Actor, action: str, resource_type: str, details: dict
+) -> tuple[int, str, int | None, list[EventRow]] | None:
+    """One autocommit statement: find the wallet, insert the event unless a dedup key is taken,
+    bucket it and write its audit record; else read the events that hold its keys.
+
+    `row.wallet_public_id` names the wallet; `row.wallet_id` and `row.provider` are filled in
+    from it. Nothing is written when the wallet's provider is not `provider_sent` (if sent).
+    Returns None for an unknown wallet, else (the wallet's id and provider, the new event's
+    id or None, the earlier events matching its keys when it was not inserted).
+    """
+    params = {
+        "wallet_public_id": row.wallet_public_id,
+        "provider_sent": provider_sent,
+        **dict(zip(INSERT_COLUMNS, _row_values(row), strict=True)),
+        "action": action,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "request_id": actor.request_id,
+        "resource_type": resource_type,
+        "details": json.dumps(details),
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_ingest_one_sql(), params)
+        found = cursor.fetchall()
+    if not found:
+        return None
+    wallet_id, provider, new_id = found[0][:3]
+    earlier = [_event_row(values[3:]) for values in found if values[3] is not None]
+    return wallet_id, provider, new_id, earlier
+
+
+def wallet_refs_rows(public_ids: Iterable[uuid.UUID]) -> list[tuple[int, uuid.UUID, str, uuid.UUID]]:
+    """(id, public_id, provider, user_id) of the wallets with these public ids, in one statement."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, public_id, provider, user_id FROM {WALLETS} WHERE public_id = ANY(%s::uuid[])",  # noqa: S608
+            [list(public_ids)],
+        )
+        return cursor.fetchall()
