@@ -6,12 +6,13 @@ Django's own HTML pages.
 
 from __future__ import annotations
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from amani.api.errors import error_response
+from amani.db import fetch_one_reconnecting
 
 
 # csrf_exempt: otherwise a POST is refused by CsrfViewMiddleware with an HTML 403
@@ -24,8 +25,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         response["Allow"] = "GET, HEAD"
         return response
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        fetch_one_reconnecting("SELECT 1", [])  # a connection that died while idle is not an outage
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
