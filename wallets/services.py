@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 
 from amani import metrics
 from amani.api.errors import DomainError
 from audit.services import Actor, audit_record
+from wallets import queries
 from wallets.models import Wallet
 
 RESOURCE_TYPE = "wallet"
@@ -21,8 +22,9 @@ ACTION_REGISTER = "register_wallet"
 ACTION_DEACTIVATE = "deactivate_wallet"
 ACTION_REACTIVATE = "reactivate_wallet"
 
-# A lost insert race is resolved by one re-fetch: the winner has committed by the time
-# the unique index lets the loser fail. More than a few rounds means something else.
+# A lost insert race is resolved by running the statement again: the winner has committed by
+# the time the unique index lets the loser's insert do nothing. More than a few rounds means
+# something else.
 REGISTER_ATTEMPTS = 3
 
 
@@ -48,16 +50,15 @@ def _matches(wallet: Wallet, *, user_id: UUID, provider: str, provider_account_i
     )
 
 
-def _existing(*, user_id: UUID, provider: str, provider_account_id: str, idempotency_key: str | None) -> Wallet | None:
-    """The earlier wallet this request replays, or None; raises when the request conflicts.
+def _replayed(
+    candidates: list[Wallet], *, user_id: UUID, provider: str, provider_account_id: str, idempotency_key: str | None
+) -> Wallet | None:
+    """The earlier wallet this request replays, among those sharing its key or account; raises on a conflict.
 
-    One query fetches both candidates (by key and by natural key); the key decides first.
+    The key decides first (same parameters: replay; other parameters: 422), then the
+    account (same user: replay; another user: 409).
     """
-    natural = Q(provider=provider, provider_account_id=provider_account_id)
-    condition = natural | Q(idempotency_key=idempotency_key) if idempotency_key is not None else natural
-    candidates = list(Wallet.objects.filter(condition)[:2])
     request = {"user_id": user_id, "provider": provider, "provider_account_id": provider_account_id}
-
     if idempotency_key is not None:
         by_key = next((w for w in candidates if w.idempotency_key == idempotency_key), None)
         if by_key is not None:
@@ -87,56 +88,48 @@ def wallet_register(
     idempotency_key: str | None = None,
     actor: Actor,
 ) -> Registration:
-    """Register a wallet idempotently, deciding as the contract's table does.
+    """Register a wallet idempotently, deciding as the contract's table does (_replayed).
 
-    The key decides first (same parameters: replay; other parameters: 422), then the
-    natural key (provider, provider_account_id) (same user: replay; another user: 409).
-    Otherwise the wallet and its audit record are inserted in one atomic block (a
-    savepoint inside a caller's transaction); a unique violation means a concurrent
-    request won, so the decision is taken again against its committed row.
-    A replay writes nothing, not even an audit record.
+    One autocommit statement (wallets.queries.wallet_insert_unless_known) reads the
+    wallets sharing the key or the account and, when there are none, inserts the wallet
+    with its audit record: new or replayed, one round trip. A replay writes nothing, not
+    even an audit record. When a racing request commits the same key or account while the
+    statement runs, the insert does nothing and the statement finds nothing; it is then
+    run again and decides against the winner's committed row.
     """
     # Compared with stored values below: a UUID given as text must still match.
     user_id = user_id if isinstance(user_id, UUID) else UUID(str(user_id))
     request = {"user_id": user_id, "provider": str(provider), "provider_account_id": provider_account_id}
-    for attempt in range(REGISTER_ATTEMPTS):
-        # The decision reads committed rows only, so a replay (the common retry) is one
-        # query and opens no transaction.
-        existing = _existing(**request, idempotency_key=idempotency_key)
+    wallet = queries.wallet_columns(
+        public_id=uuid4(),
+        now=timezone.now(),
+        **request,
+        provider_customer_id=provider_customer_id,
+        metadata=metadata if metadata is not None else {},
+        idempotency_key=idempotency_key,
+    )
+    audit = {
+        "action": ACTION_REGISTER,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "request_id": actor.request_id,
+        "resource_type": RESOURCE_TYPE,
+    }
+    details = {
+        "provider": wallet["provider"],
+        "provider_account_id": provider_account_id,
+        "provider_customer_id": provider_customer_id,
+        "idempotency_key": idempotency_key,
+    }
+    for _ in range(REGISTER_ATTEMPTS):
+        new, candidates = queries.wallet_insert_unless_known(wallet=wallet, audit=audit, details=details)
+        if new is not None:
+            return Registration(wallet=new, created=True)
+        existing = _replayed(candidates, **request, idempotency_key=idempotency_key)
         if existing is not None:
             return Registration(wallet=existing, created=False)
-        try:
-            # The wallet and its audit record commit together. Inside a caller's
-            # transaction this is a savepoint, so a lost race leaves the caller's work intact.
-            with transaction.atomic():
-                wallet = Wallet.objects.create(
-                    **request,
-                    provider_customer_id=provider_customer_id,
-                    metadata=metadata if metadata is not None else {},
-                    idempotency_key=idempotency_key,
-                )
-                audit_record(
-                    action=ACTION_REGISTER,
-                    actor=actor,
-                    user_id=wallet.user_id,
-                    resource_type=RESOURCE_TYPE,
-                    resource_id=str(wallet.public_id),
-                    details={
-                        "provider": wallet.provider,
-                        "provider_account_id": wallet.provider_account_id,
-                        "provider_customer_id": wallet.provider_customer_id,
-                        "idempotency_key": wallet.idempotency_key,
-                    },
-                )
-        except IntegrityError:
-            # A concurrent request committed the same key or account first (READ COMMITTED:
-            # the unique index made this insert wait for it). Decide again against its row.
-            metrics.wallet_race_retry_observe()
-            if attempt == REGISTER_ATTEMPTS - 1:
-                raise
-            continue
-        return Registration(wallet=wallet, created=True)
-    raise AssertionError("unreachable")  # pragma: no cover
+        metrics.wallet_race_retry_observe()
+    raise RuntimeError("a wallet registration lost its race more than REGISTER_ATTEMPTS times")
 
 
 def _reason_clean(reason: str) -> str:
