@@ -6,9 +6,11 @@ postgres://postgres@127.0.0.1:5432/amani_bench; it is dropped and recreated):
 1. raw psycopg: single-row INSERT … ON CONFLICT DO NOTHING, one transaction each;
 2. signed POST /api/v1/wallets/{id}/events/ingest over HTTP through gunicorn;
 3. the same requests replayed (duplicates);
+2f/3f. the same traffic to the framework-free reference service (bench/reference_service.py);
 4. POST /api/v1/events/batch with 1,000 events vs raw executemany of 1,000 rows/transaction;
 5. GET …/events page 1 vs page 1,000 of a wallet with a million events;
-6. the ratios, checked against the targets.
+6. signed POST /api/v1/wallets: new registrations, then the same requests replayed;
+then the ratios, checked against the targets.
 
 Every loop is bounded in count and time; all traffic is on the loopback interface.
 """
@@ -85,6 +87,17 @@ def batch_builder(tag: str, worker: int, wallets: list[dict[str, Any]], size: in
             fields["wallet_id"] = wallets[fields.pop("_wallet") % len(wallets)]["id"]
             items.append(fields)
         return ("POST", "/api/v1/events/batch", "", json.dumps({"events": items}, separators=(",", ":")).encode())
+
+    return build
+
+
+def register_builder(worker: int):
+    """Wallet registrations, one new account each; built again, they are replays (same account, same user)."""
+
+    def build(i: int) -> loadgen.RequestSpec:
+        user = uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{RUN}-{worker}-{i}")
+        body = {"user_id": str(user), "provider": "fincra", "provider_account_id": f"bench-{RUN}-{worker}-{i}"}
+        return ("POST", "/api/v1/wallets", "", json.dumps(body, separators=(",", ":")).encode())
 
     return build
 
@@ -219,8 +232,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_start(env: dict[str, str], port: int, args: argparse.Namespace, logdir: Path) -> subprocess.Popen:
-    app = "bench.profiled_wsgi:application" if args.profile else "amani.wsgi:application"
+def server_start(
+    env: dict[str, str], port: int, args: argparse.Namespace, logdir: Path, app: str | None = None
+) -> subprocess.Popen:
+    app = app or ("bench.profiled_wsgi:application" if args.profile else "amani.wsgi:application")
     command = [str(Path(PYTHON).parent / "gunicorn"), app, "--bind", f"{HOST}:{port}"]
     config = ROOT / "gunicorn.conf.py"
     if config.is_file():
@@ -232,12 +247,12 @@ def server_start(env: dict[str, str], port: int, args: argparse.Namespace, logdi
     if args.worker_class:
         command += ["--worker-class", args.worker_class]
     log(f"starting: {' '.join(command[1:])}")
-    with open(logdir / "gunicorn.log", "wb") as output:
+    with open(logdir / f"gunicorn-{port}.log", "wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}; see {logdir / 'gunicorn.log'}")
+            raise SystemExit(f"gunicorn exited with {process.returncode}; see {logdir / f'gunicorn-{port}.log'}")
         try:
             connection = loadgen.HttpConnection(HOST, port)
             status, _ = connection.exchange(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
@@ -272,8 +287,12 @@ class Bench:
         self.wallets = prepared["wallets"]
         self.database = urlsplit(args.database_url).path.lstrip("/")
         self.rows: dict[str, dict[str, Any]] = {}
+        # (port, pid) of the framework-free reference (bench/reference_service.py), when served.
+        self.reference: tuple[int, int] | None = None
 
-    def measured(self, name: str, run, *, unit: int = 1, expect: set | None = None) -> loadgen.PhaseResult:
+    def measured(
+        self, name: str, run, *, unit: int = 1, expect: set | None = None, server_pid: int | None = None
+    ) -> loadgen.PhaseResult:
         before = cpu.snapshot()
         started = time.monotonic()
         result = run()
@@ -281,7 +300,7 @@ class Bench:
         use = cpu.usage(
             before,
             cpu.snapshot(),
-            server_pid=self.server_pid,
+            server_pid=server_pid or self.server_pid,
             elapsed=elapsed,
             database=self.database,
             new_backends=not result.backend_cpu,
@@ -314,10 +333,10 @@ class Bench:
             row["unexpected"] = unexpected
         return result
 
-    def http(self, builders, count, duration):
+    def http(self, builders, count, duration, port: int | None = None):
         return lambda: loadgen.http_phase(
             host=HOST,
-            port=self.port,
+            port=port or self.port,
             keys=self.prepared["keys"],
             builders=builders,
             count=count,
@@ -368,6 +387,47 @@ class Bench:
         self.measured(
             "3 http ingest (duplicate)",
             self.http([ingest_builder("new", w, self.wallets) for w in range(clients)], sent, a.duration),
+            expect={200},
+        )
+        if self.reference is not None:
+            self.run_reference()
+
+    def run_reference(self) -> None:
+        """(2f), (3f): the same traffic to the framework-free reference (bench/reference_service.py)."""
+        a, (port, pid) = self.args, self.reference
+        clients = a.clients
+        new = self.measured(
+            "2f framework-free (new)",
+            self.http(
+                [ingest_builder("ref", w, self.wallets) for w in range(clients)],
+                int(a.duration * 3000),
+                a.duration,
+                port=port,
+            ),
+            expect={201},
+            server_pid=pid,
+        )
+        sent = min(worker.count for worker in new.workers) or 1
+        self.measured(
+            "3f framework-free (dup)",
+            self.http([ingest_builder("ref", w, self.wallets) for w in range(clients)], sent, a.duration, port=port),
+            expect={200},
+            server_pid=pid,
+        )
+
+    def run_register(self) -> None:
+        """(6) POST /api/v1/wallets: new wallets, then the same requests replayed (1 statement each)."""
+        a = self.args
+        clients = a.clients
+        new = self.measured(
+            "6 http register (new)",
+            self.http([register_builder(w) for w in range(clients)], int(a.duration * 1200), a.duration),
+            expect={201},
+        )
+        sent = min(worker.count for worker in new.workers) or 1
+        self.measured(
+            "6 http register (replay)",
+            self.http([register_builder(w) for w in range(clients)], sent, a.duration),
             expect={200},
         )
 
@@ -479,6 +539,16 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[tu
         (f"(5) page {args.deep_pages} / page 1 p50", f"{deep['p50_ms'] / first['p50_ms']:.2f}x", "<= 2x",
          deep["p50_ms"] <= 2 * first["p50_ms"]),
     ]  # fmt: skip
+    if "2f framework-free (new)" in rows:  # issue 15's bar: >= 0.6x the framework-free service
+        free, free_dup = rows["2f framework-free (new)"], rows["3f framework-free (dup)"]
+        checks += [
+            ("(2)/(2f) ingest vs framework-free", f"{new['events_per_s'] / free['events_per_s']:.2f}x", ">= 0.6x",
+             new["events_per_s"] >= 0.6 * free["events_per_s"]),
+            ("(3)/(3f) duplicate vs framework-free", f"{dup['events_per_s'] / free_dup['events_per_s']:.2f}x",
+             ">= 0.6x", dup["events_per_s"] >= 0.6 * free_dup["events_per_s"]),
+            ("(4)/(raw executemany) bar", f"{batch['events_per_s'] / raw_many['events_per_s']:.1%}", ">= 35%",
+             batch["events_per_s"] >= 0.35 * raw_many["events_per_s"]),
+        ]  # fmt: skip
     print(f"{'ratio':<34} {'measured':>22} {'target':>8}  result")
     for name, measured, target, ok in checks:
         print(f"{name:<34} {measured:>22} {target:>8}  {'met' if ok else 'NOT MET'}")
@@ -541,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="override gunicorn.conf.py")
     parser.add_argument("--threads", type=int, help="override gunicorn.conf.py")
     parser.add_argument("--worker-class", help="override gunicorn.conf.py")
-    parser.add_argument("--only", choices=["ingest", "batch", "listing"], action="append")
+    parser.add_argument("--only", choices=["ingest", "batch", "listing", "register"], action="append")
     parser.add_argument(
         "--budget", type=float, default=480.0, help="seconds for the whole run, extras included (default 480)"
     )
@@ -580,6 +650,11 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     server = server_start(env, port, args, logdir)
     bench = Bench(args, prepared, port, server.pid)
+    reference = None
+    if (ROOT / "bench" / "reference_service.py").is_file() and (not args.only or "ingest" in args.only):
+        reference_port = free_port()
+        reference = server_start(env, reference_port, args, logdir, app="bench.reference_service:application")
+        bench.reference = (reference_port, reference.pid)
     try:
         if not args.only or "ingest" in args.only:
             bench.run_ingest()
@@ -587,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.run_batch()
         if not args.only or "listing" in args.only:
             bench.run_listing()
+        if not args.only or "register" in args.only:
+            bench.run_register()
         if args.keep_server:
             log(f"server stays up on port {port} for {args.keep_server:.0f} s (pid {server.pid})")
             time.sleep(args.keep_server)
@@ -597,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
             extra_benchmarks(env, args.database_url, port, prepared, deadline=began + args.budget)
     finally:
         server_stop(server)
+        if reference is not None:
+            server_stop(reference)
         if bouncer is not None:
             server_stop(bouncer)
     if args.profile:
