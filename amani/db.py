@@ -6,8 +6,9 @@ every time. The hot-path statements (API key, nonce, event ingest, batch) instea
 a psycopg `Cursor` of the same connection that binds server-side and prepares on first
 use: a parameter travels as a value, never escaped in Python, and the plan is reused for
 the life of the connection (PROFILE.md: -0.25 to -0.8 ms of PostgreSQL CPU and -0.3 ms
-of application CPU per request). Behind PgBouncer this needs >= 1.21 with
-`max_prepared_statements` set (docs/scaling.md).
+of application CPU per request). Behind PgBouncer in transaction pooling this needs
+PgBouncer >= 1.21 with `max_prepared_statements` set, or DATABASE_PREPARED_STATEMENTS=false
+(docs/scaling.md).
 
 The cursor is wrapped the way Django wraps its own, so query logging (and the statement
 counts the tests assert) see these statements too.
@@ -15,10 +16,12 @@ counts the tests assert) see these statements too.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import OperationalError, connection
 from django.db.backends.utils import CursorWrapper
 
@@ -26,10 +29,22 @@ Params = Sequence[Any] | Mapping[str, Any]
 
 
 class _PreparedCursor(psycopg.Cursor):
-    """Server-side binding; every statement prepared on its first execution on a connection."""
+    """Server-side binding; every statement prepared on its first execution on a connection.
+
+    With DATABASE_PREPARED_STATEMENTS off (PgBouncer < 1.21 in transaction pooling) the
+    statements are sent unnamed: bound server-side, parsed and planned every time.
+    """
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+        if prepare is None:
+            prepare = settings.DATABASE_PREPARED_STATEMENTS
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        # psycopg records the query for unprepared executions only; Django's query log
+        # (last_executed_query, hence the statement counts of the tests) reads it.
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
 
 
 def prepared_cursor() -> CursorWrapper:
@@ -37,6 +52,11 @@ def prepared_cursor() -> CursorWrapper:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
+    if settings.DATABASE_PREPARED_STATEMENTS and connection.connection.prepare_threshold is None:
+        # Django opens connections with preparing switched off (prepare_threshold=None), which
+        # psycopg also applies to prepare=True. A threshold never reached keeps Django's own
+        # statements unprepared while these, sent with prepare=True, are prepared.
+        connection.connection.prepare_threshold = sys.maxsize
     raw = _PreparedCursor(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 

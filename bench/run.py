@@ -187,6 +187,8 @@ def pgbouncer_start(database_url: str, logdir: Path) -> tuple[subprocess.Popen, 
         f"listen_addr = {HOST}\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {logdir / 'userlist.txt'}\n"
         "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 20\n"
+        # The write path's prepared statements (amani.db) need PgBouncer >= 1.21 with this set.
+        "max_prepared_statements = 200\n"
         # psycopg sends no startup options; Django's own settings (time zone) are per transaction-safe.
         "ignore_startup_parameters = extra_float_digits,options\n"
         f"logfile = {logdir / 'pgbouncer.log'}\n"

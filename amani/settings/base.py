@@ -98,6 +98,11 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several gunicorn workers share the file: wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# The write path's statements bind server-side and are prepared once per connection (amani.db).
+# Behind PgBouncer older than 1.21, or without `max_prepared_statements`, in transaction
+# pooling, set DATABASE_PREPARED_STATEMENTS=false: they then still bind server-side, unprepared
+# (docs/scaling.md).
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # Listing and balance reads may go to a streaming replica (amani.routers, docs/scaling.md).
 DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:

@@ -120,3 +120,21 @@ def test_asynchronous_commit_stays_inside_the_nonce_statement(make_api_key):
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone() == ("on",)
+
+
+def _prepared_statements(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{table}%"])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [True, False])
+def test_hot_path_statements_are_prepared_unless_switched_off(make_api_key, settings, prepared):
+    """DATABASE_PREPARED_STATEMENTS=false (PgBouncer < 1.21) sends them unnamed: nothing stays prepared."""
+    issued = make_api_key()
+    connection.close()
+    settings.DATABASE_PREPARED_STATEMENTS = prepared
+    for _ in range(3):
+        assert api_key_lookup(key_id=issued.key_id, now=timezone.now()).usable
+    assert _prepared_statements("amani_apikey") == (1 if prepared else 0)
