@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 from django.db.backends.utils import CursorWrapper
 
 Params = Sequence[Any] | Mapping[str, Any]
@@ -49,16 +49,18 @@ class _PreparedCursor(psycopg.Cursor):
 
 def prepared_cursor() -> CursorWrapper:
     """A Django-wrapped cursor that binds server-side and prepares, on the default connection."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    if settings.DATABASE_PREPARED_STATEMENTS and connection.connection.prepare_threshold is None:
+    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` goes through a thread-local lookup
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw_connection = db.connection
+    if settings.DATABASE_PREPARED_STATEMENTS and raw_connection.prepare_threshold is None:
         # Django opens connections with preparing switched off (prepare_threshold=None), which
         # psycopg also applies to prepare=True. A threshold never reached keeps Django's own
         # statements unprepared while these, sent with prepare=True, are prepared.
-        connection.connection.prepare_threshold = sys.maxsize
-    raw = _PreparedCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+        raw_connection.prepare_threshold = sys.maxsize
+    raw = _PreparedCursor(raw_connection)
+    return db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def fetch_one_reconnecting(sql: str, params: Params) -> tuple | None:
