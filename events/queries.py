@@ -1,8 +1,8 @@
 """The SQL of the event write paths, by what each statement does. The rules are in events.services.
 
-Every statement here is a prepared statement with server-side binding (amani.db): the
+The request-path statements here are prepared, with server-side binding (amani.db): the
 arrays of a batch travel as values, never escaped in Python, and the plans are made
-once per connection.
+once per connection. The backfill runs events_insert_sql over its COPY staging table.
 """
 
 from __future__ import annotations

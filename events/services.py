@@ -55,8 +55,8 @@ MAX_BATCH_ITEMS = 1000
 # number of times with jittered backoff.
 DEADLOCK_ATTEMPTS = 5
 DEADLOCK_BACKOFF_SECONDS = 0.02
-# A single ingest whose insert was blocked by a racing request that then vanished (its
-# transaction rolled back) is simply run again.
+# A single ingest that inserted nothing yet finds no event holding its keys, even read
+# again after its statement (only possible if that event vanished), is run again, boundedly.
 INGEST_ATTEMPTS = 3
 
 CREATED = "created"
