@@ -138,3 +138,22 @@ def test_hot_path_statements_are_prepared_unless_switched_off(make_api_key, sett
     for _ in range(3):
         assert api_key_lookup(key_id=issued.key_id, now=timezone.now()).usable
     assert _prepared_statements("amani_apikey") == (1 if prepared else 0)
+
+
+@pytest.mark.django_db
+def test_the_ingest_statement_is_planned_once_not_per_request(signed_client):
+    """plan_cache_mode=force_generic_plan (settings): PostgreSQL's default re-planned it every time."""
+    from events.tests.factories import WalletFactory, event_body
+
+    wallet = WalletFactory()
+    for n in range(8):
+        response = signed_client.post(
+            f"/api/v1/wallets/{wallet.public_id}/events/ingest", event_body(provider_event_id=f"plan_{n}")
+        )
+        assert response.status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["WITH wallet AS%"],
+        )
+        assert cursor.fetchall() == [(8, 0)]
