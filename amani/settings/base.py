@@ -111,7 +111,7 @@ def generic_plans(database: dict) -> None:
     Only the write path's statements are prepared (Django binds the rest client-side), and
     PostgreSQL's default (auto) kept planning the single-ingest statement afresh every time:
     its custom plans fold the NULL dedup keys away and always looked cheaper than the generic
-    plan, ~1 ms of PostgreSQL CPU per request. A startup option, so no round trip; PgBouncer
+    plan, ~0.6 ms of PostgreSQL CPU per request (docs/benchmarks.md). A startup option, so no round trip; PgBouncer
     drops it (ignore_startup_parameters): there, `ALTER ROLE … SET plan_cache_mode`
     (docs/scaling.md).
     """
