@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -36,7 +37,7 @@ _PATH = re.compile(r"^/api/v1/wallets/([0-9a-f-]{36})/events/ingest$")
 _FERNET = Fernet(
     base64.urlsafe_b64encode(hashlib.sha256(b"amani:api-secret:" + os.environ["SECRET_KEY"].encode()).digest())
 )
-_connection: psycopg.Connection | None = None
+_local = threading.local()  # one connection per worker thread (sync or gthread workers)
 
 _LEDGER = (
     "CASE WHEN event_type IN ('deposit', 'refund', 'transfer_in') THEN amount "
@@ -82,10 +83,10 @@ def _secret(token: str) -> bytes:
 
 
 def _db() -> psycopg.Connection:
-    global _connection
-    if _connection is None or _connection.closed:
-        _connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
-    return _connection
+    connection = getattr(_local, "connection", None)
+    if connection is None or connection.closed:
+        connection = _local.connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+    return connection
 
 
 def _answer(start_response: Callable, status: str, body: dict[str, Any], *extra: tuple[str, str]) -> list[bytes]:
