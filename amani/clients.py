@@ -181,8 +181,6 @@ def api_key_get(*, key_id: str) -> ApiKey | None:
     ORM query (select_related + first) cost more CPU than PostgreSQL spent answering it
     (docs/benchmarks.md). The instances are ordinary model instances.
     """
-    if connection.vendor != "postgresql":  # SQLite (`make run`): the ORM converts its text values
-        return ApiKey.objects.select_related("client").filter(key_id=key_id).first()
     with connection.cursor() as cursor:
         cursor.execute(_api_key_sql(), [key_id])
         row = cursor.fetchone()
@@ -228,11 +226,7 @@ def nonce_record(*, key_id: str, nonce: str, now: datetime) -> bool:
         "ON CONFLICT (key_id, nonce) DO NOTHING"
     )
     # Two statements in one string need client-side binding (Django's default).
-    asynchronous = (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not connection.settings_dict["OPTIONS"].get("server_side_binding")
-    )
+    asynchronous = not connection.in_atomic_block and not connection.settings_dict["OPTIONS"].get("server_side_binding")
     with connection.cursor() as cursor:
         if asynchronous:
             cursor.execute("SET LOCAL synchronous_commit TO off; " + sql, [key_id, nonce, now])

@@ -2,7 +2,7 @@
 
 Every path decides the same way (API.md, "Wallet transaction events"):
 
-0. On PostgreSQL, take a transaction-scoped advisory lock on every dedup key the rows
+0. Take a transaction-scoped advisory lock on every dedup key the rows
    carry (hashed into KEY_LOCK_STRIPES stripes), in ascending order, before inserting.
    Two transactions can only wait on each other's uncommitted rows when they share a
    key, hence a stripe: the second then waits for the first to commit before it
@@ -39,13 +39,12 @@ from typing import Any, TypeVar
 
 import psycopg.errors
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q
 from rest_framework import status
 
 from amani import metrics
 from amani.api.errors import DomainError, NotFound
 from audit.services import Actor, audit_record, audit_record_many
-from events.balances import balance_buckets_add, bucket_upsert_sql
+from events.balances import bucket_upsert_sql
 from events.models import WalletEvent
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.models import Wallet
@@ -88,7 +87,7 @@ _ROW_TAIL = tuple(column for column in INSERT_COLUMNS if column not in ("public_
 
 
 def events_insert_sql(source: str) -> str:
-    """PostgreSQL: insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
+    """Insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
 
     One statement: `INSERT … ON CONFLICT DO NOTHING` with no conflict target (every
     unique key counts), the day-bucket upsert of exactly the rows it inserted
@@ -262,41 +261,22 @@ def _row_values(row: EventRow) -> tuple[object, ...]:
 def _insert_values(rows: Sequence[EventRow]) -> list[InsertedKey]:
     """Insert all rows in order with ON CONFLICT DO NOTHING, bucket the new ones; their keys.
 
-    On PostgreSQL one statement (events_insert_sql), the rows travelling as one array
+    One statement (events_insert_sql), the rows travelling as one array
     per column (unnest … WITH ORDINALITY, ORDER BY the ordinal): 11 parameters whatever
     the batch size, instead of a VALUES list of 11,000 placeholders that costs more to
     build and parse than to insert.
     """
-    meta = WalletEvent._meta
     columns = ", ".join(INSERT_COLUMNS)
-    if connection.vendor == "postgresql":
-        arrays: list[list[object]] = [[] for _ in INSERT_COLUMNS]
-        for row in rows:
-            for array, value in zip(arrays, _row_values(row), strict=True):
-                array.append(value)
-        arrays[8] = [json.dumps(metadata) for metadata in arrays[8]]
-        casts = ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
-        source = f"SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(events_insert_sql(source), arrays)
-            return cursor.fetchall()
-    prep = [meta.get_field("wallet" if column == "wallet_id" else column) for column in INSERT_COLUMNS]
-    params = [
-        field.get_db_prep_save(value, connection)
-        for row in rows
-        for field, value in zip(prep, _row_values(row), strict=True)
-    ]
-    placeholder = "(" + ", ".join(["%s"] * len(INSERT_COLUMNS)) + ")"
-    sql = (
-        f"INSERT INTO {meta.db_table} ({columns}) VALUES {', '.join([placeholder] * len(rows))} "  # noqa: S608
-        f"ON CONFLICT DO NOTHING RETURNING {INSERTED_KEYS}"
-    )
+    arrays: list[list[object]] = [[] for _ in INSERT_COLUMNS]
+    for row in rows:
+        for array, value in zip(arrays, _row_values(row), strict=True):
+            array.append(value)
+    arrays[8] = [json.dumps(metadata) for metadata in arrays[8]]
+    casts = ", ".join(f"%s::{kind}[]" for kind in _ARRAY_TYPES)
+    source = f"SELECT {columns} FROM unnest({casts}) WITH ORDINALITY AS u({columns}, ord) ORDER BY ord"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = cursor.fetchall()
-    balance_buckets_add(event_ids=[pk for pk, *_ in inserted])
-    to_uuid = meta.get_field("public_id").to_python  # SQLite returns a UUID as its hex text
-    return [(pk, to_uuid(public_id), *rest) for pk, public_id, *rest in inserted]
+        cursor.execute(events_insert_sql(source), arrays)
+        return cursor.fetchall()
 
 
 def _key_stripe(kind: bytes, value: bytes) -> int:
@@ -326,7 +306,7 @@ def key_lock_ids(keys: Iterable[DedupKeys]) -> list[int]:
 
 
 def key_locks_take(lock_ids: list[int]) -> None:
-    """Take these key locks (key_lock_ids) in ascending order, till the transaction ends. A no-op off PostgreSQL.
+    """Take these key locks (key_lock_ids) in ascending order, till the transaction ends.
 
     Only when the store is its own transaction (run_with_deadlock_retry's atomic block is
     the outermost): inside a caller's longer transaction (the backfill's --dry-run keeps
@@ -336,7 +316,7 @@ def key_locks_take(lock_ids: list[int]) -> None:
     unnest() yields the array in order and the function runs once per row as it is
     produced, so the locks are taken in ascending order in one round trip.
     """
-    if connection.vendor != "postgresql" or len(connection.atomic_blocks) > 1:
+    if len(connection.atomic_blocks) > 1:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS u(k)", [lock_ids])
@@ -347,12 +327,10 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
 
     Each branch of the OR is served by its unique index (provider event ids are grouped
     by provider, so the pair index is used, and providers per batch are few). Written
-    by hand for PostgreSQL: on a replay this query is the request's largest cost, and
+    by hand: on a replay this query is the request's largest cost, and
     compiling the ORM version (an OR of IN lists and a join) took more CPU than running
     it (docs/benchmarks.md).
     """
-    if connection.vendor != "postgresql":
-        return _earlier_events_orm(rows, exclude_ids=exclude_ids)
     conditions = ["e.public_id = ANY(%s::uuid[])"]
     params: list[object] = [[row.public_id for row in rows if row.public_id is not None]]
     keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
@@ -381,24 +359,6 @@ def _earlier_events(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[
         for values in found
         if values[0] not in exclude_ids
     ]
-
-
-def _earlier_events_orm(rows: Sequence[EventRow], *, exclude_ids: set[int]) -> list[EventRow]:
-    """The same SELECT through the ORM, for SQLite (`make run` with nothing configured)."""
-    condition = Q(public_id__in=[row.public_id for row in rows if row.public_id is not None])
-    keys = [row.idempotency_key for row in rows if row.idempotency_key is not None]
-    if keys:
-        condition |= Q(idempotency_key__in=keys)
-    by_provider: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        if row.provider_event_id is not None:
-            by_provider[row.provider].append(row.provider_event_id)
-    for provider, provider_event_ids in sorted(by_provider.items()):
-        condition |= Q(provider=provider, provider_event_id__in=provider_event_ids)
-    found = WalletEvent.objects.filter(condition).values_list(
-        "id", "public_id", "wallet_id", F("wallet__public_id"), *_ROW_TAIL
-    )
-    return [EventRow(*values) for values in found if values[0] not in exclude_ids]
 
 
 def event_rows_decide(rows: Sequence[EventRow], inserted: Iterable[InsertedKey] | None) -> list[Decision]:

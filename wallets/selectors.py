@@ -28,11 +28,6 @@ def wallet_get(*, public_id: UUID) -> Wallet:
     database router (amani.routers), as the ORM would.
     """
     connection = read_connection(Wallet)
-    if connection.vendor != "postgresql":  # SQLite (`make run`) stores UUIDs as text: the ORM converts
-        try:
-            return Wallet.objects.get(public_id=public_id)
-        except Wallet.DoesNotExist:
-            raise NotFound("No wallet has this id.") from None
     with connection.cursor() as cursor:
         cursor.execute(_wallet_get_sql(), [public_id])
         row = cursor.fetchone()
