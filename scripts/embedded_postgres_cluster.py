@@ -67,7 +67,7 @@ def owner() -> pwd.struct_passwd | None:
 
 def _make_traversable(path: Path, user: pwd.struct_passwd) -> None:
     """Let `user` reach `path`: add o+x to each ancestor folder it could not enter (only those)."""
-    groups = {user.pw_gid, *(g for g in os.getgrouplist(user.pw_name, user.pw_gid))}
+    groups = {user.pw_gid, *os.getgrouplist(user.pw_name, user.pw_gid)}
     for folder in reversed(path.resolve().parents):
         mode = folder.stat()
         if mode.st_uid == user.pw_uid:
@@ -91,13 +91,12 @@ def make_folder(path: Path) -> None:
         _make_traversable(bin_dir(), user)
 
 
-def pg(program: str, *args: str, cwd: Path, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
-    """Run one of the wheel's programs, as the server's user when root."""
+def pg(program: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run one of the wheel's programs, as the server's user when root; its errors reach stderr."""
     user = owner()
     as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user is not None else {}
-    output = subprocess.DEVNULL if quiet else None
     return subprocess.run(  # noqa: S603 - fixed program, arguments from this module
-        [str(bin_dir() / program), *args], cwd=cwd, check=check, stdout=output, **as_user
+        [str(bin_dir() / program), *args], cwd=cwd, check=check, stdout=subprocess.DEVNULL, **as_user
     )
 
 
