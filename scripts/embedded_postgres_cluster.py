@@ -30,7 +30,7 @@ from psycopg import sql
 
 SERVER_LOG = "server.log"
 # Durability is not worth its fsyncs in a cluster that is deleted afterwards.
-THROWAWAY_SETTINGS = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
+THROWAWAY_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
 
 
 def log(message: str) -> None:
