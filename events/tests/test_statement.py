@@ -147,10 +147,15 @@ def test_pages_through_ties_and_day_boundaries_match_the_brute_force(signed_clie
 
 def test_a_period_starting_inside_a_tie_and_a_day(signed_client):
     wallet = make_wallet()
-    events = [record(wallet, "deposit", f"{n}.00", "NGN", f"2026-11-0{1 + n % 3}T1{n % 2}:00:00Z") for n in range(1, 13)]
+    events = [
+        record(wallet, "deposit", f"{n}.00", "NGN", f"2026-11-0{1 + n % 3}T1{n % 2}:00:00Z") for n in range(1, 13)
+    ]
     entries, bodies = walk(signed_client, wallet, "currency=NGN&from=2026-11-02T10:00:00Z", 2)
-    expected = [row for row, event in zip(expected_rows(events), sorted(events, key=lambda e: (e.occurred_at, e.id)))
-                if event.occurred_at.isoformat() >= "2026-11-02T10:00:00+00:00"]  # fmt: skip
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    start = "2026-11-02T10:00:00+00:00"
+    expected = [
+        row for row, event in zip(expected_rows(events), ordered, strict=True) if event.occurred_at.isoformat() >= start
+    ]
     assert [(uuid.UUID(e["event"]["id"]), Decimal(e["ledger"])) for e in entries] == [(r[0], r[1]) for r in expected]
     before = sum(e.amount for e in events if e.occurred_at.isoformat() < "2026-11-02T10:00:00+00:00")
     assert Decimal(bodies[0]["opening"]["ledger"]) == before
