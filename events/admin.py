@@ -187,3 +187,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
             f"{amount_format(result.difference_available, result.currency)}, ledger "
             f"{'-' if ledger is None else amount_format(ledger, result.currency)}"
         )
+
+
+# The wallet's page becomes the support console (events/admin_console.py replaces the registry's admin).
+import events.admin_console  # noqa: E402, F401

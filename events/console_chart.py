@@ -1,0 +1,133 @@
+"""The console's balance chart: server-side SVG, no script and nothing fetched from elsewhere.
+
+Per currency, ledger and available as steps (a balance holds until the next day with
+activity), and each provider balance report as a dot at what the provider said was
+available: on the available line when it matched, off it (and red) when it drifted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from amani.money import MoneyError, amount_format
+from events.console import DayBalance
+from events.reconciliation import DRIFT, Reconciliation
+
+WIDTH, HEIGHT = 880, 220
+LEFT, RIGHT, TOP, BOTTOM = 110, 20, 16, 28
+LEDGER_COLOUR, AVAILABLE_COLOUR, MATCHED_COLOUR, DRIFT_COLOUR = "#417690", "#2e7d32", "#555", "#ba2121"
+
+
+def _money(value: Decimal, currency: str) -> str:
+    try:
+        return amount_format(value, currency)
+    except (MoneyError, ArithmeticError):
+        return str(value)
+
+
+def balance_chart_svg(
+    *,
+    currency: str,
+    points: list[DayBalance],
+    reports: list[Reconciliation],
+    start: dt.date,
+    end: dt.date,
+) -> SafeString:
+    """One currency's chart from `start` to `end` (UTC days) as an inline <svg> element."""
+    first = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+    last = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    span = (last - first).total_seconds()
+
+    def x(moment: dt.datetime) -> float:
+        seconds = min(max((moment - first).total_seconds(), 0), span)
+        return LEFT + (WIDTH - LEFT - RIGHT) * seconds / span
+
+    values = [v for p in points for v in (p.ledger, p.available)] + [r.reported_available for r in reports]
+    low, high = (min(values), max(values)) if values else (Decimal(0), Decimal(0))
+    if low == high:
+        low, high = low - 1, high + 1
+
+    def y(value: Decimal) -> float:
+        return TOP + (HEIGHT - TOP - BOTTOM) * float((high - value) / (high - low))
+
+    def steps(attribute: str) -> str:
+        # A point's balance holds from the end of its day until the end of the next day with activity.
+        coordinates: list[str] = []
+        previous_y = None
+        for point in points:
+            at = x(dt.datetime.combine(point.day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC))
+            value_y = y(getattr(point, attribute))
+            if previous_y is not None:
+                coordinates.append(f"{at:.1f},{previous_y:.1f}")
+            coordinates.append(f"{at:.1f},{value_y:.1f}")
+            previous_y = value_y
+        if previous_y is not None:
+            coordinates.append(f"{x(last):.1f},{previous_y:.1f}")
+        return " ".join(coordinates)
+
+    lines = format_html_join(
+        "",
+        '<polyline fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>',
+        ((LEDGER_COLOUR, steps("ledger"), "ledger"), (AVAILABLE_COLOUR, steps("available"), "available")),
+    )
+    dots = format_html_join(
+        "",
+        '<circle class="report-mark {}" cx="{}" cy="{}" r="5" fill="{}"><title>{}</title></circle>',
+        (
+            (
+                report.status,
+                f"{x(report.reported_at):.1f}",
+                f"{y(report.reported_available):.1f}",
+                DRIFT_COLOUR if report.status == DRIFT else MATCHED_COLOUR,
+                f"{report.reported_at:%Y-%m-%d %H:%M} UTC: provider reported available "
+                f"{_money(report.reported_available, currency)}, {report.status} "
+                f"(difference {_money(report.difference_available, currency)})",
+            )
+            for report in reports
+        ),
+    )
+    axes = format_html(
+        '<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'
+        '<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#999"/>'
+        '<text x="{label}" y="{top_text}" text-anchor="end" font-size="11">{high}</text>'
+        '<text x="{label}" y="{bottom}" text-anchor="end" font-size="11">{low}</text>'
+        '<text x="{left}" y="{date_y}" font-size="11">{start}</text>'
+        '<text x="{right}" y="{date_y}" text-anchor="end" font-size="11">{end}</text>',
+        left=LEFT,
+        right=WIDTH - RIGHT,
+        top=TOP,
+        bottom=HEIGHT - BOTTOM,
+        label=LEFT - 6,
+        top_text=TOP + 10,
+        date_y=HEIGHT - 8,
+        high=_money(high, currency),
+        low=_money(low, currency),
+        start=start.isoformat(),
+        end=end.isoformat(),
+    )
+    zero = format_html(
+        '<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="#ccc" stroke-dasharray="4 3"/>',
+        LEFT,
+        WIDTH - RIGHT,
+        y=f"{y(Decimal(0)):.1f}",
+    )
+    return format_html(
+        '<svg class="balance-chart" data-currency="{}" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" '
+        'viewBox="0 0 {} {}" role="img" aria-label="{} ledger and available balance, {} to {}">{}{}{}{}</svg>',
+        currency,
+        WIDTH,
+        HEIGHT,
+        WIDTH,
+        HEIGHT,
+        currency,
+        start.isoformat(),
+        end.isoformat(),
+        axes,
+        zero if low < 0 < high else mark_safe(""),
+        lines,
+        dots,
+    )
