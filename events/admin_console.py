@@ -79,8 +79,16 @@ class ConsoleForm(forms.Form):
     as_of = UtcDateTimeField(label="Balances as of (UTC)")
     chart_from = forms.DateField(required=False, label="Chart from")
     chart_to = forms.DateField(required=False, label="Chart to")
-    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *((s.kind, s.label) for s in TIMELINE_SOURCES)])
-    event_type = forms.ChoiceField(required=False, choices=[("", "any event type"), *EventType.choices])
+    kind = forms.ChoiceField(
+        required=False,
+        choices=[("", "any kind"), *((s.kind, s.label) for s in TIMELINE_SOURCES)],
+        widget=forms.Select(attrs={"form": "console-query"}),
+    )
+    event_type = forms.ChoiceField(
+        required=False,
+        choices=[("", "any event type"), *EventType.choices],
+        widget=forms.Select(attrs={"form": "console-query"}),
+    )
     currency = CurrencyField(required=False, max_length=3)
     occurred_from = UtcDateTimeField(label="From (UTC)")
     occurred_to = UtcDateTimeField(label="To (UTC)")

@@ -46,8 +46,13 @@ def balance_chart_svg(
         seconds = min(max((moment - first).total_seconds(), 0), span)
         return LEFT + (WIDTH - LEFT - RIGHT) * seconds / span
 
-    values = [v for p in points for v in (p.ledger, p.available)] + [r.reported_available for r in reports]
-    low, high = (min(values), max(values)) if values else (Decimal(0), Decimal(0))
+    # Zero is always on the scale: a drop to nothing must look like one.
+    values = [
+        Decimal(0),
+        *(v for p in points for v in (p.ledger, p.available)),
+        *(r.reported_available for r in reports),
+    ]
+    low, high = min(values), max(values)
     if low == high:
         low, high = low - 1, high + 1
 
