@@ -34,7 +34,14 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from amani.money import MoneyError, amount_format, currency_exponent
 from events.admin import _money
 from events.balances import wallet_balances
-from events.console import TIMELINE_SOURCES, TimelineFilters, wallet_balance_series, wallet_search, wallet_timeline
+from events.console import (
+    TIMELINE_SOURCES,
+    TimelineFilters,
+    wallet_balance_reports,
+    wallet_balance_series,
+    wallet_search,
+    wallet_timeline,
+)
 from events.console_chart import balance_chart_svg
 from events.models import EventType
 from events.reconciliation import (
@@ -42,7 +49,6 @@ from events.reconciliation import (
     MATCHED,
     wallet_reconciliation_statuses,
     wallet_reconciliations,
-    wallet_report_reconciliations,
     wallets_in_status,
     wallets_with_reports,
 )
@@ -215,9 +221,10 @@ class WalletConsoleAdmin(WalletAdmin):
         series = wallet_balance_series(wallet=wallet, start=chart_from, end=chart_to)
         day_start = dt.datetime.combine(chart_from, dt.time.min, tzinfo=dt.UTC)
         day_end = dt.datetime.combine(chart_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-        reports = wallet_report_reconciliations(
+        reports = wallet_balance_reports(
             wallet=wallet, reported_from=day_start, reported_to=day_end - dt.timedelta(microseconds=1)
         )
+        latest = {r.currency: r for r in reconciliations}
         charts = [
             {
                 "currency": currency,
@@ -225,6 +232,7 @@ class WalletConsoleAdmin(WalletAdmin):
                     currency=currency,
                     points=series.get(currency, []),
                     reports=[r for r in reports if r.currency == currency],
+                    latest=latest.get(currency),
                     start=chart_from,
                     end=chart_to,
                 ),

@@ -261,6 +261,22 @@ def wallet_balance_series(*, wallet: Wallet, start: dt.date, end: dt.date) -> di
     return series
 
 
+def wallet_balance_reports(
+    *, wallet: Wallet, reported_from: dt.datetime, reported_to: dt.datetime, limit: int = 500
+) -> list[ProviderBalanceReport]:
+    """The wallet's provider balance reports in a period, the newest `limit`, for the chart's marks.
+
+    One index range scan (ix_report_wallet_reported). Not reconciled one by one: the
+    reconstruction of every report would cost O(reports x days); the chart places each
+    mark at the reported value, so a mark off the available line is a drift to the eye,
+    and the latest report of each currency carries its reconciled status.
+    """
+    rows = ProviderBalanceReport.objects.filter(
+        wallet_id=wallet.pk, reported_at__gte=reported_from, reported_at__lte=reported_to
+    )
+    return list(rows.order_by("-reported_at", "-id")[:limit])
+
+
 # --- the search -------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 Per currency, ledger and available as steps (a balance holds until the next day with
 activity), and each provider balance report as a dot at what the provider said was
-available: on the available line when it matched, off it (and red) when it drifted.
+available: on the available line when it agrees, off it when it does not. The latest
+report carries its reconciled status (red drift, green matched); earlier ones are grey.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from django.utils.safestring import SafeString, mark_safe
 
 from amani.money import MoneyError, amount_format
 from events.console import DayBalance
-from events.reconciliation import DRIFT, Reconciliation
+from events.models import ProviderBalanceReport
+from events.reconciliation import DRIFT, MATCHED, Reconciliation
 
 WIDTH, HEIGHT = 880, 220
 LEFT, RIGHT, TOP, BOTTOM = 110, 20, 16, 28
-LEDGER_COLOUR, AVAILABLE_COLOUR, MATCHED_COLOUR, DRIFT_COLOUR = "#417690", "#2e7d32", "#555", "#ba2121"
+LEDGER_COLOUR, AVAILABLE_COLOUR = "#417690", "#2e7d32"
+MARK_COLOURS = {DRIFT: "#ba2121", MATCHED: "#2e7d32", "": "#777"}
 
 
 def _money(value: Decimal, currency: str) -> str:
@@ -33,11 +36,16 @@ def balance_chart_svg(
     *,
     currency: str,
     points: list[DayBalance],
-    reports: list[Reconciliation],
+    reports: list[ProviderBalanceReport],
+    latest: Reconciliation | None,
     start: dt.date,
     end: dt.date,
 ) -> SafeString:
-    """One currency's chart from `start` to `end` (UTC days) as an inline <svg> element."""
+    """One currency's chart from `start` to `end` (UTC days) as an inline <svg> element.
+
+    `reports` are this currency's reports in the range; `latest` the reconciliation of its
+    latest report (whether or not it falls in the range).
+    """
     first = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
     last = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     span = (last - first).total_seconds()
@@ -50,7 +58,7 @@ def balance_chart_svg(
     values = [
         Decimal(0),
         *(v for p in points for v in (p.ledger, p.available)),
-        *(r.reported_available for r in reports),
+        *(r.available for r in reports),
     ]
     low, high = min(values), max(values)
     if low == high:
@@ -79,21 +87,26 @@ def balance_chart_svg(
         '<polyline fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>',
         ((LEDGER_COLOUR, steps("ledger"), "ledger"), (AVAILABLE_COLOUR, steps("available"), "available")),
     )
+
+    def mark(report: ProviderBalanceReport) -> tuple[str, ...]:
+        status = latest.status if latest is not None and latest.report_id == report.public_id else ""
+        said = (
+            f"{report.reported_at:%Y-%m-%d %H:%M} UTC: provider reported available {_money(report.available, currency)}"
+        )
+        if status:
+            said += f", {status} (difference {_money(latest.difference_available, currency)})"
+        return (
+            f"report-mark {status}".strip(),
+            f"{x(report.reported_at):.1f}",
+            f"{y(report.available):.1f}",
+            MARK_COLOURS[status],
+            said,
+        )
+
     dots = format_html_join(
         "",
-        '<circle class="report-mark {}" cx="{}" cy="{}" r="5" fill="{}"><title>{}</title></circle>',
-        (
-            (
-                report.status,
-                f"{x(report.reported_at):.1f}",
-                f"{y(report.reported_available):.1f}",
-                DRIFT_COLOUR if report.status == DRIFT else MATCHED_COLOUR,
-                f"{report.reported_at:%Y-%m-%d %H:%M} UTC: provider reported available "
-                f"{_money(report.reported_available, currency)}, {report.status} "
-                f"(difference {_money(report.difference_available, currency)})",
-            )
-            for report in reports
-        ),
+        '<circle class="{}" cx="{}" cy="{}" r="5" fill="{}"><title>{}</title></circle>',
+        (mark(report) for report in reports),
     )
     axes = format_html(
         '<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'

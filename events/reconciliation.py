@@ -267,14 +267,3 @@ def wallet_reconciliations(*, wallet: Wallet) -> list[Reconciliation]:
     """The latest report of each of the wallet's currencies against the events, by currency; one query."""
     reports = _with_reconstruction(_latest_reports().filter(wallet_id=wallet.pk)).order_by("currency")
     return [_annotated_reconciliation(report) for report in reports]
-
-
-def wallet_report_reconciliations(
-    *, wallet: Wallet, reported_from: dt.datetime, reported_to: dt.datetime, limit: int = 500
-) -> list[Reconciliation]:
-    """Every report of the wallet in a period (the newest `limit`), each against the events as of it; one query."""
-    reports = ProviderBalanceReport.objects.filter(
-        wallet_id=wallet.pk, reported_at__gte=reported_from, reported_at__lte=reported_to
-    )
-    newest = _with_reconstruction(reports).order_by("-reported_at", "-id")[:limit]
-    return [_annotated_reconciliation(report) for report in newest]
