@@ -31,8 +31,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from amani.money import MoneyError, amount_format, currency_exponent
-from events.admin import _money
+from amani.money import MoneyError, amount_display, amount_format, currency_exponent
 from events.balances import wallet_balances
 from events.console import (
     TIMELINE_SOURCES,
@@ -272,9 +271,9 @@ class WalletConsoleAdmin(WalletAdmin):
                 "balances": [
                     {
                         "currency": b.currency,
-                        "ledger": _money(b.ledger, b.currency),
-                        "held": _money(b.held, b.currency),
-                        "available": _money(b.available, b.currency),
+                        "ledger": amount_display(b.ledger, b.currency),
+                        "held": amount_display(b.held, b.currency),
+                        "available": amount_display(b.available, b.currency),
                         "event_count": b.event_count,
                         "last_event_at": b.last_event_at,
                     }
@@ -285,12 +284,12 @@ class WalletConsoleAdmin(WalletAdmin):
                         "currency": r.currency,
                         "status": r.status,
                         "reported_at": r.reported_at,
-                        "reported_available": _money(r.reported_available, r.currency),
-                        "reconstructed_available": _money(r.reconstructed.available, r.currency),
-                        "difference_available": _money(r.difference_available, r.currency),
+                        "reported_available": amount_display(r.reported_available, r.currency),
+                        "reconstructed_available": amount_display(r.reconstructed.available, r.currency),
+                        "difference_available": amount_display(r.difference_available, r.currency),
                         "difference_ledger": "-"
                         if r.difference_ledger is None
-                        else _money(r.difference_ledger, r.currency),
+                        else amount_display(r.difference_ledger, r.currency),
                     }
                     for r in reconciliations
                 ],
@@ -301,7 +300,7 @@ class WalletConsoleAdmin(WalletAdmin):
                 "timeline": [
                     {
                         "row": row,
-                        "amount": "" if row.amount is None else _money(row.amount, row.currency or ""),
+                        "amount": "" if row.amount is None else amount_display(row.amount, row.currency or ""),
                         "url": reverse(row.detail_url_name, args=[row.pk]),
                     }
                     for row in timeline.rows
@@ -361,7 +360,7 @@ def _statement_csv(pages: Iterator, currency: str) -> Iterator[str]:
             when = "" if page.period_from is None else page.period_from.isoformat()
             opening = page.opening
             yield writer.writerow(
-                [when, "", "opening", "", currency, "", *(_money(v, currency) for v in _triple(opening))]
+                [when, "", "opening", "", currency, "", *(amount_display(v, currency) for v in _triple(opening))]
             )
         for entry in page.entries:
             event = entry.event
@@ -373,7 +372,7 @@ def _statement_csv(pages: Iterator, currency: str) -> Iterator[str]:
                     amount_format(event.amount, currency),
                     currency,
                     event.provider_event_id or "",
-                    *(_money(v, currency) for v in _triple(entry.balance)),
+                    *(amount_display(v, currency) for v in _triple(entry.balance)),
                 ]
             )
         closing = page
@@ -386,7 +385,7 @@ def _statement_csv(pages: Iterator, currency: str) -> Iterator[str]:
                 "",
                 currency,
                 "",
-                *(_money(v, currency) for v in _triple(closing.closing)),
+                *(amount_display(v, currency) for v in _triple(closing.closing)),
             ]
         )
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from amani.money import MoneyError, amount_format
+from amani.money import amount_display
 from events.console import DayBalance
 from events.models import ProviderBalanceReport
 from events.reconciliation import DRIFT, MATCHED, Reconciliation
@@ -23,13 +23,6 @@ WIDTH, HEIGHT = 880, 220
 LEFT, RIGHT, TOP, BOTTOM = 110, 20, 16, 28
 LEDGER_COLOUR, AVAILABLE_COLOUR = "#417690", "#2e7d32"
 MARK_COLOURS = {DRIFT: "#ba2121", MATCHED: "#2e7d32", "": "#777"}
-
-
-def _money(value: Decimal, currency: str) -> str:
-    try:
-        return amount_format(value, currency)
-    except (MoneyError, ArithmeticError):
-        return str(value)
 
 
 def balance_chart_svg(
@@ -90,11 +83,10 @@ def balance_chart_svg(
 
     def mark(report: ProviderBalanceReport) -> tuple[str, ...]:
         status = latest.status if latest is not None and latest.report_id == report.public_id else ""
-        said = (
-            f"{report.reported_at:%Y-%m-%d %H:%M} UTC: provider reported available {_money(report.available, currency)}"
-        )
+        said = f"{report.reported_at:%Y-%m-%d %H:%M} UTC: provider said available "
+        said += amount_display(report.available, currency)
         if status:
-            said += f", {status} (difference {_money(latest.difference_available, currency)})"
+            said += f", {status} (difference {amount_display(latest.difference_available, currency)})"
         return (
             f"report-mark {status}".strip(),
             f"{x(report.reported_at):.1f}",
@@ -122,8 +114,8 @@ def balance_chart_svg(
         label=LEFT - 6,
         top_text=TOP + 10,
         date_y=HEIGHT - 8,
-        high=_money(high, currency),
-        low=_money(low, currency),
+        high=amount_display(high, currency),
+        low=amount_display(low, currency),
         start=start.isoformat(),
         end=end.isoformat(),
     )
