@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from amani.api.pagination import cursor_invalid, cursor_issue, cursor_read
@@ -40,6 +40,7 @@ from events.models import BalanceBucket, WalletEvent
 from wallets.models import Wallet
 
 ZERO = Decimal(0)
+HALF_DAY = dt.timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -82,32 +83,42 @@ class StatementPage:
 def _balance_through(*, wallet: Wallet, currency: str, at: dt.datetime, pk: int, using: str) -> Balance:
     """The balance over the events with (occurred_at, id) <= (at, pk): one statement.
 
-    The buckets of the UTC days before `at`'s day, UNION ALL that day's events up to the
-    position (a range scan of ix_event_wallet_occurred bounded by one day).
+    Whole-day bucket sums UNION ALL one range scan of ix_event_wallet_occurred inside
+    `at`'s UTC day: before noon, the buckets of the earlier days plus that day's events up
+    to the position; from noon, the buckets up to that day included minus its events
+    after the position. Either way at most half a day's events are read.
     """
     day, day_start = day_bounds(at)
     columns = ("sum_ledger", "sum_held")
+    events = WalletEvent.objects.using(using).filter(wallet_id=wallet.pk, currency=currency)
+    if at - day_start < HALF_DAY:
+        bucket_days, sign = Q(day__lt=day), 1
+        events = events.filter(occurred_at__gte=day_start, occurred_at__lte=at).filter(
+            Q(occurred_at__lt=at) | Q(id__lte=pk)
+        )
+    else:
+        bucket_days, sign = Q(day__lte=day), -1
+        events = events.filter(occurred_at__gte=at, occurred_at__lt=day_start + 2 * HALF_DAY).filter(
+            Q(occurred_at__gt=at) | Q(id__gt=pk)
+        )
     buckets = (
         BalanceBucket.objects.using(using)
-        .filter(wallet_id=wallet.pk, currency=currency, day__lt=day)
+        .filter(bucket_days, wallet_id=wallet.pk, currency=currency)
         .order_by()
         .values("wallet_id")
         .annotate(**{name: balance_bucket_sums()[name] for name in columns})
-        .values_list(*columns)
+        .values_list(*columns, Value(1))
     )
-    events = (
-        WalletEvent.objects.using(using)
-        .filter(wallet_id=wallet.pk, currency=currency, occurred_at__gte=day_start, occurred_at__lte=at)
-        .filter(Q(occurred_at__lt=at) | Q(id__lte=pk))
-        .order_by()
+    event_sums = (
+        events.order_by()
         .values("wallet_id")
         .annotate(**{name: balance_event_sums()[name] for name in columns})
-        .values_list(*columns)
+        .values_list(*columns, Value(sign))
     )
     ledger = held = ZERO
-    for sum_ledger, sum_held in buckets.union(events, all=True):
-        ledger += Decimal(sum_ledger or 0)
-        held += Decimal(sum_held or 0)
+    for sum_ledger, sum_held, row_sign in buckets.union(event_sums, all=True):
+        ledger += row_sign * Decimal(sum_ledger or 0)
+        held += row_sign * Decimal(sum_held or 0)
     return Balance(ledger=ledger, held=held)
 
 
