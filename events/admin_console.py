@@ -24,7 +24,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -170,21 +170,13 @@ class WalletConsoleAdmin(WalletAdmin):
         """`drift` when any currency's latest provider report disagrees with the events."""
         return getattr(wallet, "reconciliation_status", None) or "-"
 
-    def _searched(self, request: HttpRequest, term: str) -> list[int]:
-        cached = getattr(request, "_wallet_search", None)
-        if cached is None or cached[0] != term:
-            cached = request._wallet_search = (term, wallet_search(term=term))  # type: ignore[attr-defined]
-        return cached[1]
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(pk__in=self._searched(request, search_term)), False
+    def search_condition(self, term: str) -> Q | None:
+        return Q(pk__in=wallet_search(term=term))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         term = request.GET.get("q", "")
         if request.method == "GET" and term.strip():
-            found = self._searched(request, term)
+            found = wallet_search(term=term)
             if len(found) == 1:  # one wallet: land on it
                 return HttpResponseRedirect(reverse("admin:wallets_wallet_change", args=[found[0]]))
         return super().changelist_view(request, extra_context)

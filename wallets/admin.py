@@ -11,13 +11,12 @@ identifier) extends this admin from `events.admin_console`, where the events liv
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -56,9 +55,9 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "created_at",
     )
     list_filter = ("provider", "is_active")
-    # A placeholder that shows the search box; get_search_results does exact matches only.
+    # A placeholder that shows the search box; the search itself (exact matches on any identifier,
+    # events' and audit records' included) is the console's: events.admin_console.search_condition.
     search_fields = ("=public_id",)
-    search_help_text = "Exact wallet id, user id, provider account id or idempotency key."
     ordering = ("-created_at", "-id")
     list_per_page = 50
     actions = ("deactivate_wallets", "reactivate_wallets")
@@ -77,17 +76,6 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "events",
     )
     readonly_fields = fields
-
-    def search_condition(self, term: str) -> Q | None:
-        # Each branch is an equality on an indexed column: no icontains scan.
-        condition = Q(provider_account_id=term) | Q(idempotency_key=term)
-        try:
-            as_uuid = uuid.UUID(term)
-        except ValueError:
-            pass
-        else:
-            condition |= Q(public_id=as_uuid) | Q(user_id=as_uuid)
-        return condition
 
     @admin.display(description="Audit records")
     def audit_records(self, wallet: Wallet) -> str:
