@@ -11,7 +11,8 @@
      (balances now, reconciliation, the 90-day chart, a 50-row timeline);
    - a statement page: GET /api/v1/wallets/{id}/statement (signed, 100 entries) at the
      start of the history (no `from`), from the middle of a busy day halfway through
-     (the opening reads that day's events), and the page after it (by its cursor).
+     (the opening reads up to half that day's events), and, 20 entries a page, the second
+   page (by its cursor: the balance through the first page's last entry).
 3. Prints median and p99 per case and the big/small ratio of the medians; the target is
    <= 2x. Exit status 1 when a ratio misses it.
 """
@@ -116,6 +117,8 @@ def main() -> int:
     middle = (now - HISTORY / 2).replace(hour=13, minute=0, second=0).isoformat().replace("+00:00", "Z")
     first_query = "currency=NGN&limit=100"
     middle_query = f"currency=NGN&limit=100&from={middle}"
+    # 20 entries a page, so that the 100-event wallet has a second page too (46 NGN entries from `middle`).
+    next_query = f"currency=NGN&limit=20&from={middle}"
 
     def statement(wallet, query: str, follow: bool = False) -> Callable[[], object]:
         if follow:  # the page after the first one, by its cursor (issued once; cursors do not expire)
@@ -131,7 +134,7 @@ def main() -> int:
         "console page": console,
         "statement first page": lambda w: statement(w, first_query),
         "statement mid-history": lambda w: statement(w, middle_query),
-        "statement next page": lambda w: statement(w, middle_query, follow=True),
+        "statement page 2 (20)": lambda w: statement(w, next_query, follow=True),
     }
     results = {}
     for name, make in cases.items():

@@ -64,6 +64,9 @@ def balance_chart_svg(
         # A point's balance holds from the end of its day until the end of the next day with activity.
         coordinates: list[str] = []
         previous_y = None
+        if points and points[0].day >= start:  # no activity before the range: the balance was zero
+            previous_y = y(Decimal(0))
+            coordinates.append(f"{x(first):.1f},{previous_y:.1f}")
         for point in points:
             at = x(dt.datetime.combine(point.day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC))
             value_y = y(getattr(point, attribute))
