@@ -78,12 +78,25 @@ class UtcDateTimeField(forms.DateTimeField):
         super().__init__(required=False, input_formats=DATETIME_FORMATS, **kwargs)
 
 
+class ChartDateField(forms.DateField):
+    """A chart bound: a day of a plausible history (the far ends of the calendar have no neighbours)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value: Any) -> dt.date | None:
+        day = super().clean(value)
+        if day is not None and not dt.date(1970, 1, 1) <= day <= dt.date(2999, 12, 31):
+            raise forms.ValidationError("Must be between 1970-01-01 and 2999-12-31.")
+        return day
+
+
 class ConsoleForm(forms.Form):
     """The console's query string: the as-of instant, the chart's range, the timeline's filters."""
 
     as_of = UtcDateTimeField(label="Balances as of (UTC)")
-    chart_from = forms.DateField(required=False, label="Chart from")
-    chart_to = forms.DateField(required=False, label="Chart to")
+    chart_from = ChartDateField(label="Chart from")
+    chart_to = ChartDateField(label="Chart to")
     kind = forms.ChoiceField(
         required=False,
         choices=[("", "any kind"), *((s.kind, s.label) for s in TIMELINE_SOURCES)],

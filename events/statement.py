@@ -91,7 +91,7 @@ def _balance_through(*, wallet: Wallet, currency: str, at: dt.datetime, pk: int,
     day, day_start = day_bounds(at)
     columns = ("sum_ledger", "sum_held")
     events = WalletEvent.objects.using(using).filter(wallet_id=wallet.pk, currency=currency)
-    if at - day_start < HALF_DAY:
+    if at - day_start < HALF_DAY or day == dt.date.max:  # (the last representable day has no next one)
         bucket_days, sign = Q(day__lt=day), 1
         events = events.filter(occurred_at__gte=day_start, occurred_at__lte=at).filter(
             Q(occurred_at__lt=at) | Q(id__lte=pk)

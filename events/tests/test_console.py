@@ -96,6 +96,8 @@ def test_balances_as_of_an_instant(support, wallet):
         {"currency": "ngn"},
         {"occurred_from": "2026-11-19T00:00", "occurred_to": "2026-11-18T00:00"},
         {"chart_from": "2026-13-01"},
+        {"chart_to": "9999-12-31"},
+        {"chart_from": "0001-01-01"},
         {"kind": "nonsense"},
         {"cursor": "tampered"},
         {"event_type": "deposit\x00"},

@@ -216,6 +216,19 @@ def test_bad_input_is_a_400_naming_the_field(signed_client, wallet, query, field
     assert field in error["fields"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "currency=NGN&from=9999-12-31T13:00:00Z&to=9999-12-31T23:59:59.999999Z",
+        "currency=NGN&from=0001-01-01T00:00:00Z&to=0001-01-01T13:00:00Z",
+        "currency=NGN&from=0001-01-01T00:00:00Z",
+    ],
+)
+def test_the_ends_of_the_calendar_are_answered_not_a_500(signed_client, wallet, query):
+    response = signed_client.get(url(wallet, query))
+    assert response.status_code in (200, 400), response.content
+
+
 def test_a_cursor_is_bound_to_the_wallet_currency_and_period(signed_client, wallet):
     cursor = signed_client.get(url(wallet, "currency=NGN&limit=2")).json()["next_cursor"]
     other = make_wallet()
