@@ -499,7 +499,8 @@ def extra_benchmarks(
         BENCH_WALLET_ID=prepared["deep_wallet"]["id"],
     )
     # Both at the events issue's sizes: the balance of a 1,000,000-event wallet, a 1,000,000-line backfill.
-    for script in ("bench_balance.py", "bench_backfill.py"):
+    # bench_console.py right after bench_balance.py: it reuses the two wallets that one built.
+    for script in ("bench_balance.py", "bench_console.py", "bench_backfill.py"):
         path = ROOT / "bench" / script
         if not path.is_file():
             log(f"{script}: not present, skipped")
@@ -545,7 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=480.0, help="seconds for the whole run, extras included (default 480)"
     )
-    parser.add_argument("--no-extras", action="store_true", help="skip bench_backfill.py and bench_balance.py")
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip bench_backfill.py, bench_balance.py and bench_console.py"
+    )
     parser.add_argument(
         "--pgbouncer", action="store_true", help="gunicorn reaches PostgreSQL through PgBouncer (transaction pooling)"
     )

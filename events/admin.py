@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -13,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from amani.admin_utils import ReadOnlyModelAdmin
-from amani.money import MoneyError, amount_format
+from amani.money import amount_display, amount_format
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
 from wallets.models import Provider, Wallet
@@ -23,14 +22,6 @@ def _wallet_link(row: WalletEvent | ProviderBalanceReport) -> str:
     """The row's wallet (its public id), linked to the wallet's admin page."""
     url = reverse("admin:wallets_wallet_change", args=[row.wallet_id])
     return format_html('<a href="{}">{}</a>', url, row.wallet.public_id)
-
-
-def _money(value: Decimal, currency: str) -> str:
-    """An amount with exactly the currency's minor-unit digits, as the API renders it (25.5000 -> 25.50)."""
-    try:
-        return amount_format(value, currency)
-    except (MoneyError, ArithmeticError):  # a row the API would never have stored: show it as is
-        return str(value)
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -121,7 +112,7 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, event: WalletEvent) -> str:
-        return _money(event.amount, event.currency)
+        return amount_display(event.amount, event.currency)
 
 
 @admin.register(ProviderBalanceReport)
@@ -168,11 +159,11 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Available", ordering="available")
     def available_display(self, report: ProviderBalanceReport) -> str:
-        return _money(report.available, report.currency)
+        return amount_display(report.available, report.currency)
 
     @admin.display(description="Ledger", ordering="ledger")
     def ledger_display(self, report: ProviderBalanceReport) -> str:
-        return "-" if report.ledger is None else _money(report.ledger, report.currency)
+        return "-" if report.ledger is None else amount_display(report.ledger, report.currency)
 
     @admin.display(description="Latest reconciliation (this wallet and currency)")
     def reconciliation(self, report: ProviderBalanceReport) -> str:
@@ -187,3 +178,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
             f"{amount_format(result.difference_available, result.currency)}, ledger "
             f"{'-' if ledger is None else amount_format(ledger, result.currency)}"
         )
+
+
+# The wallet's page becomes the support console (events/admin_console.py replaces the registry's admin).
+import events.admin_console  # noqa: E402, F401

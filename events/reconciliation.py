@@ -260,3 +260,9 @@ def wallets_in_status(status: str) -> QuerySet[Wallet]:
 def wallets_with_reports() -> RawSQL:
     """Pks of the wallets with at least one provider balance report, for `exclude(pk__in=...)`."""
     return RawSQL(f"SELECT DISTINCT p.wallet_id FROM {ProviderBalanceReport._meta.db_table} p", [])  # noqa: S608, S611
+
+
+def wallet_reconciliations(*, wallet: Wallet) -> list[Reconciliation]:
+    """The latest report of each of the wallet's currencies against the events, by currency; one query."""
+    reports = _with_reconstruction(_latest_reports().filter(wallet_id=wallet.pk)).order_by("currency")
+    return [_annotated_reconciliation(report) for report in reports]
