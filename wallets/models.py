@@ -52,6 +52,8 @@ class Wallet(models.Model):
             models.Index(fields=["user_id", "-created_at", "-id"], name="ix_wallet_user_created"),
             # Support searches by the provider's account id alone; the unique constraint leads with provider.
             models.Index(fields=["provider_account_id"], name="ix_wallet_provider_account_id"),
+            # Provider webhooks name Paystack and Flutterwave wallets by the provider's customer id.
+            models.Index(fields=["provider", "provider_customer_id"], name="ix_wallet_provider_customer"),
             # `?is_active=false` lists the few deactivated wallets without walking the active ones.
             models.Index(
                 fields=["-created_at", "-id"], condition=Q(is_active=False), name="ix_wallet_inactive_created"
