@@ -32,8 +32,9 @@ class WebhookDelivery(models.Model):
     reason = models.TextField(blank=True)
     # When the movement occurred, as decided (Fincra without createdAt: the first delivery's received time).
     occurred_at = models.DateTimeField(null=True, blank=True)
+    # By the event's public id: what the ingest decision returns for new and earlier events alike.
     event = models.ForeignKey(
-        "events.WalletEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "events.WalletEvent", to_field="public_id", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     wallet = models.ForeignKey(
         "wallets.Wallet", null=True, blank=True, on_delete=models.PROTECT, related_name="webhook_deliveries"

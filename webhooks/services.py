@@ -113,18 +113,27 @@ def _wallet_find(*, provider: str, movement: Movement) -> tuple[Wallet | None, s
     return wallets[0], ""
 
 
-def _decide(delivery: WebhookDelivery, module: ProviderModule, payload: dict[str, Any], actor: Actor) -> None:
-    """Decide a delivery (new or stored) in the caller's transaction, setting its outcome, event and wallet."""
-    now = timezone.now()
+def _read(delivery: WebhookDelivery, module: ProviderModule, payload: dict[str, Any]) -> Movement | None:
+    """Read a delivery's payload (no database): the money movement to decide, or None with the
+    delivery's outcome set (ignored or invalid)."""
     event_name = payload.get("event")
     delivery.event_name = event_name[:255] if isinstance(event_name, str) else ""
-    delivery.decided_at = now
-    delivery.event = delivery.wallet = None
+    delivery.decided_at = timezone.now()
+    delivery.event_id = None
+    delivery.wallet = None
     result = module.interpret(payload)
     delivery.reference = result.reference[:255] if result.reference else None
     if isinstance(result, NotRecorded):
         delivery.outcome, delivery.reason = result.outcome, result.reason
-        return
+        return None
+    return result
+
+
+def _decide(delivery: WebhookDelivery, module: ProviderModule, result: Movement, actor: Actor) -> uuid.UUID | None:
+    """Decide a money movement in the caller's transaction, setting the delivery's outcome, event and wallet.
+
+    Returns the public id of the event it created or repeated.
+    """
     occurred_at = result.occurred_at
     if occurred_at is None:
         occurred_at = _first_occurrence(
@@ -139,25 +148,26 @@ def _decide(delivery: WebhookDelivery, module: ProviderModule, payload: dict[str
         "metadata": {"webhook_delivery_id": str(delivery.public_id), "webhook_event": delivery.event_name},
     }
     try:
-        item = event_parse(data, now=now)
+        item = event_parse(data, now=delivery.decided_at)
     except DomainError as exc:
         delivery.outcome, delivery.reason = Outcome.INVALID, exc.message
-        return
+        return None
     delivery.occurred_at = item.occurred_at
     wallet, why = _wallet_find(provider=module.NAME, movement=result)
     if wallet is None:
         delivery.outcome, delivery.reason = Outcome.UNMATCHED, why
-        return
+        return None
     delivery.wallet = wallet
     try:
         ingestion = event_ingest(wallet=wallet, item=item, actor=actor)
     except EventConflict as exc:
         existing = exc.extra.get("existing_event_id")
         delivery.outcome, delivery.reason = Outcome.CONFLICT, f"{exc.message} existing_event_id={existing}"
-        return
-    delivery.event = ingestion.event
+        return None
+    delivery.event_id = ingestion.event.public_id
     delivery.outcome = Outcome.CREATED if ingestion.created else Outcome.DUPLICATE
     delivery.reason = ""
+    return ingestion.event.public_id
 
 
 def webhook_receive(
@@ -167,10 +177,14 @@ def webhook_receive(
     delivery = WebhookDelivery(
         public_id=uuid.uuid4(), provider=module.NAME, received_at=received_at, body=body.decode("utf-8")
     )
-    with transaction.atomic():
-        _decide(delivery, module, payload, actor)
+    movement = _read(delivery, module, payload)
+    if movement is None:  # ignored or invalid: the delivery is the only write
         delivery.save(force_insert=True)
-    return Receipt(delivery, delivery.outcome, delivery.event.public_id if delivery.event else None)
+        return Receipt(delivery, delivery.outcome, None)
+    with transaction.atomic():
+        event_id = _decide(delivery, module, movement, actor)
+        delivery.save(force_insert=True)
+    return Receipt(delivery, delivery.outcome, event_id)
 
 
 def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
@@ -185,7 +199,8 @@ def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
         if delivery is None or module is None:
             return None
         before = delivery.outcome
-        _decide(delivery, module, payload_parse(delivery.body.encode("utf-8")), actor)
+        movement = _read(delivery, module, payload_parse(delivery.body.encode("utf-8")))
+        event_id = _decide(delivery, module, movement, actor) if movement is not None else None
         delivery.save(update_fields=_DECISION_FIELDS)
         if delivery.outcome != before:
             audit_record(
@@ -199,7 +214,7 @@ def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
                     "reference": delivery.reference,
                     "from": before,
                     "to": delivery.outcome,
-                    "event_id": str(delivery.event.public_id) if delivery.event else None,
+                    "event_id": str(event_id) if event_id else None,
                     "wallet_id": str(delivery.wallet.public_id) if delivery.wallet else None,
                 },
             )
