@@ -116,5 +116,3 @@ class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
             f"{summary.line()}; {skipped} selected delivery(ies) were not unmatched and were left as they are.",
             messages.SUCCESS,
         )
-
-

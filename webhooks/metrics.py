@@ -1,9 +1,9 @@
 """Prometheus series of the webhook endpoint (same registry and multiprocess mode as amani.metrics).
 
-  deliveries by outcome      = sum by (provider, outcome) (rate(amani_webhook_deliveries_total[5m]))
-  verification failure ratio = sum(rate(amani_webhook_verification_failures_total[5m]))
-                               / (sum(rate(amani_webhook_deliveries_total[5m]))
-                                  + sum(rate(amani_webhook_verification_failures_total[5m])))
+deliveries by outcome      = sum by (provider, outcome) (rate(amani_webhook_deliveries_total[5m]))
+verification failure ratio = sum(rate(amani_webhook_verification_failures_total[5m]))
+                             / (sum(rate(amani_webhook_deliveries_total[5m]))
+                                + sum(rate(amani_webhook_verification_failures_total[5m])))
 """
 
 from __future__ import annotations

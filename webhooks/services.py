@@ -190,11 +190,7 @@ def webhook_receive(
 def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
     """Decide one unmatched delivery again; its new outcome, or None when it was decided meanwhile."""
     with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update()
-            .filter(pk=delivery_id, outcome=Outcome.UNMATCHED)
-            .first()
-        )
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id, outcome=Outcome.UNMATCHED).first()
         module = PROVIDERS.get(delivery.provider) if delivery is not None else None
         if delivery is None or module is None:
             return None

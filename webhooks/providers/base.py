@@ -129,7 +129,7 @@ def currency_of(value: object) -> str:
 
 def _decimal_places(value: Decimal) -> int:
     """Digits after the point the value needs (101.510 needs 2), without rounding to a context."""
-    sign, digits, exponent = value.as_tuple()
+    _, digits, exponent = value.as_tuple()
     trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
     return max(0, -(exponent + trailing))
 
@@ -231,7 +231,7 @@ def js_number(value: float) -> str:
     digits = "".join(map(str, digit_tuple)).rstrip("0")
     exponent += len("".join(map(str, digit_tuple))) - len(digits)
     k = len(digits)
-    n = exponent + k  # value = 0.digits × 10^n
+    n = exponent + k  # value = 0.digits * 10**n
     if k <= n <= 21:
         text = digits + "0" * (n - k)
     elif 0 < n <= 21:

@@ -29,7 +29,7 @@ from webhooks.providers.base import (
 )
 
 NAME = "fincra"
-SECRET_SETTING = "FINCRA_WEBHOOK_KEY"
+SECRET_SETTING = "FINCRA_WEBHOOK_KEY"  # noqa: S105 (a setting's name)
 SIGNATURE_HEADER = "signature"
 MONEY_EVENTS = frozenset({"collection.successful", "charge.successful"})
 

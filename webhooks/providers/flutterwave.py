@@ -28,7 +28,7 @@ from webhooks.providers.base import (
 )
 
 NAME = "flutterwave"
-SECRET_SETTING = "FLUTTERWAVE_SECRET_HASH"
+SECRET_SETTING = "FLUTTERWAVE_SECRET_HASH"  # noqa: S105 (a setting's name)
 SIGNATURE_HEADER = "verif-hash"
 V4_SIGNATURE_HEADER = "flutterwave-signature"
 

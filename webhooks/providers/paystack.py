@@ -28,7 +28,7 @@ from webhooks.providers.base import (
 )
 
 NAME = "paystack"
-SECRET_SETTING = "PAYSTACK_SECRET_KEY"
+SECRET_SETTING = "PAYSTACK_SECRET_KEY"  # noqa: S105 (a setting's name)
 SIGNATURE_HEADER = "X-Paystack-Signature"
 
 

@@ -69,13 +69,16 @@ def test_what_json_parse_refuses_has_no_stringified_form(body):
 @pytest.mark.parametrize("body", [case[0] for case in CASES])
 def test_same_bytes_as_node(body):
     """Differential check against the real JSON.stringify when Node.js is available."""
-    script = "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.stringify(JSON.parse(s))))"
+    script = (
+        "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.stringify(JSON.parse(s))))"
+    )
     node = subprocess.run(["node", "-e", script], input=body.encode(), capture_output=True, check=True, timeout=30)
     assert js_stringify(body.encode()) == node.stdout
 
 
 def test_fixture_compact_form_is_python_compact_json():
     payload = {"event": "collection.successful", "data": {"amountReceived": 99, "name": "Ọlá"}}
-    assert js_stringify(json.dumps(payload, indent=2).encode()) == json.dumps(
-        payload, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    assert (
+        js_stringify(json.dumps(payload, indent=2).encode())
+        == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    )
