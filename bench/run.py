@@ -44,6 +44,8 @@ HOST = "127.0.0.1"
 EVENT_TYPES = ["deposit", "deposit", "deposit", "withdrawal", "transfer_in", "transfer_out", "fee", "refund"]
 EPOCH = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
 RUN = uuid.uuid4().hex[:8]
+# The server's Paystack webhook secret (bench_webhooks.py signs its deliveries with it).
+BENCH_PAYSTACK_SECRET = "bench-paystack-secret"  # noqa: S105 (a bench-only value)
 
 
 def log(message: str) -> None:
@@ -135,6 +137,7 @@ def server_env(url: str) -> dict[str, str]:
         ALLOWED_HOSTS=HOST,
         DJANGO_SETTINGS_MODULE="amani.settings.base",
         PYTHONPATH=str(ROOT),
+        PAYSTACK_SECRET_KEY=BENCH_PAYSTACK_SECRET,
     )
     return env
 
@@ -499,7 +502,7 @@ def extra_benchmarks(
         BENCH_WALLET_ID=prepared["deep_wallet"]["id"],
     )
     # Both at the events issue's sizes: the balance of a 1,000,000-event wallet, a 1,000,000-line backfill.
-    for script in ("bench_balance.py", "bench_backfill.py"):
+    for script in ("bench_balance.py", "bench_backfill.py", "bench_webhooks.py"):
         path = ROOT / "bench" / script
         if not path.is_file():
             log(f"{script}: not present, skipped")
