@@ -113,11 +113,16 @@ def _wallet_find(*, provider: str, movement: Movement) -> tuple[Wallet | None, s
     return wallets[0], ""
 
 
+def _shown(text: str) -> str:
+    """Text for support's eyes that PostgreSQL can hold: NUL and lone surrogates escaped, the rest as is."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _read(delivery: WebhookDelivery, module: ProviderModule, payload: dict[str, Any]) -> Movement | None:
     """Read a delivery's payload (no database): the money movement to decide, or None with the
     delivery's outcome set (ignored or invalid)."""
     event_name = payload.get("event")
-    delivery.event_name = event_name[:255] if isinstance(event_name, str) else ""
+    delivery.event_name = _shown(event_name)[:255] if isinstance(event_name, str) else ""
     delivery.decided_at = timezone.now()
     delivery.event_id = None
     delivery.wallet = None

@@ -101,10 +101,21 @@ def get_path(payload: Mapping[str, Any], *names: str) -> object:
     return value
 
 
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can hold the text: no NUL, no lone surrogate (JSON's "\\u0000", "\\ud800")."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text_or_none(value: object) -> str | None:
-    """A non-empty string as is, an integer as its digits (ids sent as JSON numbers), else None."""
+    """A non-empty storable string as is, an integer as its digits (ids sent as JSON numbers), else None."""
     if isinstance(value, str):
-        return value or None
+        return value if value and storable(value) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
@@ -112,8 +123,8 @@ def text_or_none(value: object) -> str | None:
 
 def reference_of(value: object) -> str:
     """The provider's reference, which becomes `provider_event_id`: a non-empty string."""
-    if not isinstance(value, str) or not value:
-        raise Unreadable("The payment reference is missing or not a string.")
+    if not isinstance(value, str) or not value or not storable(value):
+        raise Unreadable("The payment reference is missing, not a string, or holds NUL or a lone surrogate.")
     return value
 
 

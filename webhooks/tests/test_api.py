@@ -330,3 +330,34 @@ def test_rotation_accepts_old_and_new_keys(client, settings, fincra_wallet):
     new_key = signature_headers("fincra", body, secret="fincra-new-key")
     assert deliver(client, "fincra", body, new_key).json()["status"] == "created"
     assert deliver(client, "fincra", body, signature_headers("fincra", body)).json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "outcome"),
+    [
+        (("event",), "charge.success\u0000", "ignored"),
+        (("event",), "\ud800", "ignored"),
+        (("data", "reference"), "ref\u0000", "invalid"),
+        (("data", "reference"), "\udfff", "invalid"),
+        (("data", "reference"), "r" * 300, "invalid"),
+        (("data", "customer", "customer_code"), "CUS\u0000", "unmatched"),
+        (("data", "customer", "customer_code"), "\ud83d", "unmatched"),
+        (("data", "customer"), [1, 2], "unmatched"),
+        (("data", "paid_at"), "2016-09-30T21:10:19\u0000Z", "invalid"),
+        (("data", "currency"), "NG\u0000", "invalid"),
+        (("data",), "not an object", "ignored"),
+    ],
+)
+def test_odd_values_a_provider_could_send_are_decided_never_a_5xx(client, paystack_wallet, path, value, outcome):
+    payload = sample("paystack_charge_success")
+    target = payload
+    for name in path[:-1]:
+        target = target[name]
+    target[path[-1]] = value
+    body = json.dumps(payload).encode()  # ASCII: NUL and lone surrogates travel as \u escapes, as in JSON
+
+    response = deliver(client, "paystack", body)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == outcome
+    assert WebhookDelivery.objects.get().body.encode() == body
