@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench import loadgen, run
+from bench import cpu, loadgen, run
 
 HOST = run.HOST
 RUN = uuid.uuid4().hex[:8]
@@ -115,56 +115,96 @@ def ingest_builder(wallets: list[dict[str, str]], worker: str):
     return build
 
 
-def row(name: str, result: loadgen.PhaseResult, expect: int) -> dict[str, Any]:
-    statuses = dict(result.statuses)
-    figures = {
-        "events_per_s": result.rate,
-        "requests": result.count,
-        "p50_ms": result.percentile(50) * 1000,
-        "p99_ms": result.percentile(99) * 1000,
-        "statuses": statuses,
-        "ok": set(statuses) == {expect} and not result.errors,
-    }
-    print(
-        f"{name:<26} {figures['events_per_s']:>9,.0f} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f}  "
-        f"{statuses}{' ' + '; '.join(result.errors) if result.errors else ''}",
-        flush=True,
-    )
-    return figures
+def server_pid_find(port: int) -> int:
+    """The gunicorn master serving `port` (its workers are its children)."""
+    processes = cpu.snapshot().processes
+    for pid, (command, parent, _) in processes.items():
+        if "gunicorn" in command and f"{HOST}:{port}" in command and "gunicorn" not in processes.get(parent, ("",))[0]:
+            return pid
+    raise SystemExit(f"no gunicorn process serves {HOST}:{port}")
 
 
-def measure(port: int, secret: bytes, key: dict[str, str], wallets, clients: int, duration: float) -> bool:
+class Phases:
+    """Runs phases and prints each one's rate, latency and CPU per request (gunicorn, PostgreSQL)."""
+
+    def __init__(self, port: int, database: str) -> None:
+        self.server_pid = server_pid_find(port)
+        self.database = database
+
+    def run(self, name: str, phase, expect: int) -> dict[str, Any]:
+        before = cpu.snapshot()
+        started = time.monotonic()
+        result: loadgen.PhaseResult = phase()
+        elapsed = time.monotonic() - started
+        use = cpu.usage(
+            before,
+            cpu.snapshot(),
+            server_pid=self.server_pid,
+            elapsed=elapsed,
+            database=self.database,
+            new_backends=True,
+        )
+        statuses = dict(result.statuses)
+        count = result.count or 1
+        figures = {
+            "events_per_s": result.rate,
+            "requests": result.count,
+            "p50_ms": result.percentile(50) * 1000,
+            "p99_ms": result.percentile(99) * 1000,
+            "app_ms": use["server"] * elapsed * 1000 / count,
+            "pg_ms": use["postgres"] * elapsed * 1000 / count,
+            "statuses": statuses,
+            "ok": set(statuses) == {expect} and not result.errors,
+            "workers": result.workers,
+        }
+        print(
+            f"{name:<26} {figures['events_per_s']:>9,.0f} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} "
+            f"{figures['app_ms']:>9.2f} {figures['pg_ms']:>8.2f}  {statuses}"
+            f"{' ' + '; '.join(result.errors) if result.errors else ''}",
+            flush=True,
+        )
+        return figures
+
+
+def measure(
+    port: int, database: str, secret: bytes, key: dict[str, str], wallets, clients: int, duration: float
+) -> bool:
     per_worker = int(duration * 1500)
-    print(f"\n{'webhooks (' + str(clients) + ' clients)':<26} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+    phases = Phases(port, database)
+    print(
+        f"\n{'webhooks (' + str(clients) + ' clients)':<26} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'app ms/ev':>9} {'pg ms/ev':>8}  statuses"
+    )
 
     def ingest(name: str, tag: str) -> dict[str, Any]:
         builders = [ingest_builder(wallets, f"{tag}{w}") for w in range(clients)]
-        phase = loadgen.http_phase(
-            host=HOST, port=port, keys=[key], builders=builders, count=per_worker, duration=duration
+        return phases.run(
+            name,
+            lambda: loadgen.http_phase(
+                host=HOST, port=port, keys=[key], builders=builders, count=per_worker, duration=duration
+            ),
+            201,
         )
-        return row(name, phase, 201)
 
-    def deliveries(name: str, count: int) -> tuple[dict[str, Any], loadgen.PhaseResult]:
-        phase = loadgen._run_workers(
-            _delivery_worker, [(port, secret, wallets, w, count, duration) for w in range(clients)], duration + 120
-        )
-        return row(name, phase, 200), phase
+    def deliveries(name: str, count: int) -> dict[str, Any]:
+        args = [(port, secret, wallets, w, count, duration) for w in range(clients)]
+        return phases.run(name, lambda: loadgen._run_workers(_delivery_worker, args, duration + 120), 200)
 
     loadgen._run_workers(_delivery_worker, [(port, secret, wallets, 1000 + w, 200, 1.0) for w in range(clients)], 120)
     # The single ingest runs before and after the webhook phases: on a shared machine the load
     # drifts, and the webhooks are compared with the mean of the two.
     before = ingest("I1 ingest (new), before", "a")
-    new, new_phase = deliveries("W1 webhook (new)", per_worker)
-    sent = min(worker.count for worker in new_phase.workers) or 1
-    duplicate, _ = deliveries("W2 webhook (duplicate)", sent)
+    new = deliveries("W1 webhook (new)", per_worker)
+    duplicate = deliveries("W2 webhook (duplicate)", min(worker.count for worker in new["workers"]) or 1)
     after = ingest("I1 ingest (new), after", "b")
-    baseline = {k: (before[k] + after[k]) / 2 for k in ("events_per_s", "p50_ms", "p99_ms")}
+    baseline = {k: (before[k] + after[k]) / 2 for k in ("events_per_s", "p50_ms", "p99_ms", "app_ms", "pg_ms")}
     for name, figures in (("new", new), ("duplicate", duplicate)):
-        print(
-            f"webhook {name} / ingest (mean of before and after): "
-            f"throughput {figures['events_per_s'] / baseline['events_per_s']:.2f}x, "
-            f"p50 {figures['p50_ms'] / baseline['p50_ms']:.2f}x, p99 {figures['p99_ms'] / baseline['p99_ms']:.2f}x"
-        )
+        ratios = ", ".join(
+            f"{label} {figures[k] / baseline[k]:.2f}x"
+            for label, k in [("throughput", "events_per_s"), ("p50", "p50_ms"), ("p99", "p99_ms"),
+                             ("app CPU", "app_ms"), ("pg CPU", "pg_ms")]
+        )  # fmt: skip
+        print(f"webhook {name} / ingest (mean of before and after): {ratios}")
     return all(figures["ok"] for figures in (before, new, duplicate, after))
 
 
@@ -228,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         server, port, key = standalone_server(args.database_url, secret, logdir)
     try:
         wallets = wallets_create(args.database_url, args.wallets)
-        ok = measure(port, secret.encode(), key, wallets, args.clients, args.duration)
+        database = urlsplit(args.database_url).path.lstrip("/")
+        ok = measure(port, database, secret.encode(), key, wallets, args.clients, args.duration)
         ok = outcomes_check(args.database_url) and ok
     finally:
         if server is not None:

@@ -47,7 +47,6 @@ _DECISION_FIELDS = ["event_name", "reference", "outcome", "reason", "occurred_at
 class Receipt:
     """How a delivery was decided: its outcome and the event it created or repeated (None otherwise)."""
 
-    delivery: WebhookDelivery
     outcome: str
     event_id: uuid.UUID | None
 
@@ -60,7 +59,7 @@ class ReplaySummary:
     conflict: int = 0
     unmatched: int = 0
     invalid: int = 0
-    ignored: int = 0
+    ignored: int = 0  # not in the contract's line: a stored movement is never re-read as ignored
 
     def line(self) -> str:
         """The contract's summary line of `manage.py replay_webhooks`."""
@@ -185,11 +184,11 @@ def webhook_receive(
     movement = _read(delivery, module, payload)
     if movement is None:  # ignored or invalid: the delivery is the only write
         delivery.save(force_insert=True)
-        return Receipt(delivery, delivery.outcome, None)
+        return Receipt(delivery.outcome, None)
     with transaction.atomic():
         event_id = _decide(delivery, module, movement, actor)
         delivery.save(force_insert=True)
-    return Receipt(delivery, delivery.outcome, event_id)
+    return Receipt(delivery.outcome, event_id)
 
 
 def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
