@@ -7,15 +7,15 @@ an API client, starts gunicorn on a free loopback port with a Paystack secret (t
 environment bench.run gives its server) and stops it at the end. Run by `make bench`
 (bench/run.py's extras), it uses the server already up (BENCH_BASE_URL) and its key.
 
-Phases, each C client processes on keep-alive connections for D seconds:
+Three kinds of request, each from C client processes on keep-alive connections, in R
+interleaved rounds (the load of a shared machine drifts; every kind sees the same drift):
 
+  I1 ingest (new)         signed POST …/events/ingest of new events on the same wallets: the issue's budget
   W1 webhook (new)        Paystack charge.success for a registered customer, a new reference each: `created`
-  W2 webhook (duplicate)  the same deliveries again, as a provider's retries: `duplicate`
-  I1 ingest (new)         signed POST …/events/ingest of new events on the same wallets, run before and
-                          after W1 and W2 (the load on a shared machine drifts): the issue's budget
+  W2 webhook (duplicate)  the round's W1 deliveries again, as a provider's retries: `duplicate`
 
-It prints events/s, p50 and p99 of each and the webhook/ingest ratios (the machine is
-shared: compare figures of one run, never across runs), then checks the outcomes the
+It prints events/s, p50, p99 and CPU ms per request (gunicorn, PostgreSQL) of each and the
+webhook/ingest ratios (compare figures of one run, never across runs), then checks the outcomes the
 deliveries were stored with. Exit status 1 when a response or a stored outcome is not
 the expected one.
 """
@@ -32,6 +32,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +47,9 @@ HOST = run.HOST
 RUN = uuid.uuid4().hex[:8]
 # Paystack's documented charge.success sample; each delivery changes its reference, amount and customer.
 SAMPLE = json.loads((run.ROOT / "webhooks" / "tests" / "fixtures" / "paystack_charge_success.json").read_bytes())
+
+
+INGEST, NEW, DUPLICATE = "I1 ingest (new)", "W1 webhook (new)", "W2 webhook (duplicate)"
 
 
 def log(message: str) -> None:
@@ -124,17 +130,44 @@ def server_pid_find(port: int) -> int:
     raise SystemExit(f"no gunicorn process serves {HOST}:{port}")
 
 
+@dataclass
+class Totals:
+    """One kind of request, summed over the rounds it ran in."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    app_cpu: float = 0.0
+    pg_cpu: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def figures(self) -> dict[str, float]:
+        latencies = sorted(self.latencies) or [float("nan")]
+        count = self.requests or 1
+        return {
+            "events_per_s": self.requests / self.seconds if self.seconds else 0.0,
+            "p50_ms": latencies[round(0.50 * (len(latencies) - 1))] * 1000,
+            "p99_ms": latencies[round(0.99 * (len(latencies) - 1))] * 1000,
+            "app_ms": self.app_cpu * 1000 / count,
+            "pg_ms": self.pg_cpu * 1000 / count,
+        }
+
+
 class Phases:
-    """Runs phases and prints each one's rate, latency and CPU per request (gunicorn, PostgreSQL)."""
+    """Runs phases, adding each one's requests, time, latencies and CPU (gunicorn, PostgreSQL) to its kind."""
 
     def __init__(self, port: int, database: str) -> None:
         self.server_pid = server_pid_find(port)
         self.database = database
+        self.totals: dict[str, Totals] = {}
 
-    def run(self, name: str, phase, expect: int) -> dict[str, Any]:
+    def run(
+        self, name: str, phase: Callable[..., loadgen.PhaseResult], *args: Any, **kwargs: Any
+    ) -> loadgen.PhaseResult:
         before = cpu.snapshot()
         started = time.monotonic()
-        result: loadgen.PhaseResult = phase()
+        result = phase(*args, **kwargs)
         elapsed = time.monotonic() - started
         use = cpu.usage(
             before,
@@ -144,68 +177,69 @@ class Phases:
             database=self.database,
             new_backends=True,
         )
-        statuses = dict(result.statuses)
-        count = result.count or 1
-        figures = {
-            "events_per_s": result.rate,
-            "requests": result.count,
-            "p50_ms": result.percentile(50) * 1000,
-            "p99_ms": result.percentile(99) * 1000,
-            "app_ms": use["server"] * elapsed * 1000 / count,
-            "pg_ms": use["postgres"] * elapsed * 1000 / count,
-            "statuses": statuses,
-            "ok": set(statuses) == {expect} and not result.errors,
-            "workers": result.workers,
-        }
-        print(
-            f"{name:<26} {figures['events_per_s']:>9,.0f} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} "
-            f"{figures['app_ms']:>9.2f} {figures['pg_ms']:>8.2f}  {statuses}"
-            f"{' ' + '; '.join(result.errors) if result.errors else ''}",
-            flush=True,
-        )
-        return figures
+        totals = self.totals.setdefault(name, Totals())
+        totals.requests += result.count
+        totals.seconds += result.elapsed
+        totals.app_cpu += use["server"] * elapsed
+        totals.pg_cpu += use["postgres"] * elapsed
+        totals.latencies += [v for worker in result.workers for v in worker.latencies]
+        totals.statuses.update(result.statuses)
+        totals.errors += result.errors
+        return result
 
 
 def measure(
-    port: int, database: str, secret: bytes, key: dict[str, str], wallets, clients: int, duration: float
+    port: int, database: str, secret: bytes, key: dict[str, str], wallets, clients: int, duration: float, rounds: int
 ) -> bool:
-    per_worker = int(duration * 1500)
+    """`rounds` rounds of I1, W1, W2 (each phase duration/rounds s): the load of a shared machine drifts,
+    and interleaving puts every kind of request under the same drift."""
+    slot = duration / rounds
+    per_worker = int(slot * 1500)
     phases = Phases(port, database)
+    loadgen._run_workers(_delivery_worker, [(port, secret, wallets, 1000 + w, 200, 1.0) for w in range(clients)], 120)
+    for r in range(rounds):
+        builders = [ingest_builder(wallets, f"{r}-{w}") for w in range(clients)]
+        phases.run(
+            INGEST,
+            loadgen.http_phase,
+            host=HOST,
+            port=port,
+            keys=[key],
+            builders=builders,
+            count=per_worker,
+            duration=slot,
+        )
+        new_args = [(port, secret, wallets, r * clients + w, per_worker, slot) for w in range(clients)]
+        new = phases.run(NEW, loadgen._run_workers, _delivery_worker, new_args, slot + 120)
+        # The same deliveries again, as many as every client sent: a provider's retries.
+        sent = min(worker.count for worker in new.workers) or 1
+        retry_args = [(port, secret, wallets, r * clients + w, sent, slot) for w in range(clients)]
+        phases.run(DUPLICATE, loadgen._run_workers, _delivery_worker, retry_args, slot + 120)
+
     print(
         f"\n{'webhooks (' + str(clients) + ' clients)':<26} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'app ms/ev':>9} {'pg ms/ev':>8}  statuses"
     )
-
-    def ingest(name: str, tag: str) -> dict[str, Any]:
-        builders = [ingest_builder(wallets, f"{tag}{w}") for w in range(clients)]
-        return phases.run(
-            name,
-            lambda: loadgen.http_phase(
-                host=HOST, port=port, keys=[key], builders=builders, count=per_worker, duration=duration
-            ),
-            201,
+    figures = {}
+    for name in (INGEST, NEW, DUPLICATE):
+        totals = phases.totals[name]
+        figures[name] = totals.figures()
+        f = figures[name]
+        print(
+            f"{name:<26} {f['events_per_s']:>9,.0f} {f['p50_ms']:>8.2f} {f['p99_ms']:>8.2f} {f['app_ms']:>9.2f} "
+            f"{f['pg_ms']:>8.2f}  {dict(totals.statuses)}{' ' + '; '.join(totals.errors) if totals.errors else ''}"
         )
-
-    def deliveries(name: str, count: int) -> dict[str, Any]:
-        args = [(port, secret, wallets, w, count, duration) for w in range(clients)]
-        return phases.run(name, lambda: loadgen._run_workers(_delivery_worker, args, duration + 120), 200)
-
-    loadgen._run_workers(_delivery_worker, [(port, secret, wallets, 1000 + w, 200, 1.0) for w in range(clients)], 120)
-    # The single ingest runs before and after the webhook phases: on a shared machine the load
-    # drifts, and the webhooks are compared with the mean of the two.
-    before = ingest("I1 ingest (new), before", "a")
-    new = deliveries("W1 webhook (new)", per_worker)
-    duplicate = deliveries("W2 webhook (duplicate)", min(worker.count for worker in new["workers"]) or 1)
-    after = ingest("I1 ingest (new), after", "b")
-    baseline = {k: (before[k] + after[k]) / 2 for k in ("events_per_s", "p50_ms", "p99_ms", "app_ms", "pg_ms")}
-    for name, figures in (("new", new), ("duplicate", duplicate)):
+    for name in (NEW, DUPLICATE):
         ratios = ", ".join(
-            f"{label} {figures[k] / baseline[k]:.2f}x"
+            f"{label} {figures[name][k] / figures[INGEST][k]:.2f}x"
             for label, k in [("throughput", "events_per_s"), ("p50", "p50_ms"), ("p99", "p99_ms"),
                              ("app CPU", "app_ms"), ("pg CPU", "pg_ms")]
         )  # fmt: skip
-        print(f"webhook {name} / ingest (mean of before and after): {ratios}")
-    return all(figures["ok"] for figures in (before, new, duplicate, after))
+        print(f"{name.split(' ', 1)[1]} / ingest: {ratios}")
+    return all(
+        set(phases.totals[name].statuses) == {expect} and not phases.totals[name].errors
+        for name, expect in ((INGEST, 201), (NEW, 200), (DUPLICATE, 200))
+    )
 
 
 def outcomes_check(database_url: str) -> bool:
@@ -253,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("DATABASE_URL")
         or os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/amani_bench"),
     )
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured phase")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds of each kind of request, in all")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the three kinds")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--wallets", type=int, default=1000)
     args = parser.parse_args(argv)
@@ -269,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wallets = wallets_create(args.database_url, args.wallets)
         database = urlsplit(args.database_url).path.lstrip("/")
-        ok = measure(port, database, secret.encode(), key, wallets, args.clients, args.duration)
+        ok = measure(port, database, secret.encode(), key, wallets, args.clients, args.duration, args.rounds)
         ok = outcomes_check(args.database_url) and ok
     finally:
         if server is not None:

@@ -33,6 +33,7 @@ from wallets.models import Wallet
 from webhooks.models import Outcome, WebhookDelivery
 from webhooks.providers import PROVIDERS
 from webhooks.providers.base import Movement, NotRecorded, ProviderModule, payload_parse
+from webhooks.queries import delivery_insert, wallets_by_provider_key
 
 RESOURCE_TYPE = "webhook_delivery"
 ACTION_REPLAY = "replay_webhook_delivery"
@@ -104,7 +105,7 @@ def _wallet_find(*, provider: str, movement: Movement) -> tuple[Wallet | None, s
     """The one wallet of this provider the movement names, or None and why."""
     if movement.wallet_key is None:
         return None, f"The payload names no wallet ({movement.wallet_field})."
-    wallets = list(Wallet.objects.filter(provider=provider, **{movement.wallet_field: movement.wallet_key})[:2])
+    wallets = wallets_by_provider_key(provider=provider, field=movement.wallet_field, key=movement.wallet_key)
     if not wallets:
         return None, f"No {provider} wallet has {movement.wallet_field} {movement.wallet_key!r}."
     if len(wallets) > 1:
@@ -183,11 +184,11 @@ def webhook_receive(
     )
     movement = _read(delivery, module, payload)
     if movement is None:  # ignored or invalid: the delivery is the only write
-        delivery.save(force_insert=True)
+        delivery_insert(delivery)
         return Receipt(delivery.outcome, None)
     with transaction.atomic():
         event_id = _decide(delivery, module, movement, actor)
-        delivery.save(force_insert=True)
+        delivery_insert(delivery)
     return Receipt(delivery.outcome, event_id)
 
 
