@@ -219,10 +219,19 @@ _STRING_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\
 _NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\ud800-\udfff]')
 
 
+class _SlowPath(Exception):
+    """A number the C encoder would not write as JavaScript does."""
+
+
 def _js_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object as JSON.parse builds it: a repeated key keeps its first position and its last value;
     integer-like keys (array indices) come first in ascending order, then the others in order."""
     obj = dict(pairs)
+    for key in obj:
+        if key[:1].isdigit():
+            break
+    else:
+        return obj
     indices = [key for key in obj if _ARRAY_INDEX.fullmatch(key) and int(key) <= _MAX_ARRAY_INDEX]
     if not indices:
         return obj
@@ -293,6 +302,30 @@ def _js_write(value: Any, out: list[str]) -> None:
         out.append("}")
 
 
+def _c_number(text: str) -> int | float:
+    """A JSON number as a value Python's C encoder writes exactly as JavaScript does, else _SlowPath.
+
+    Integers below 2**53 print the same as the double they are in JavaScript; other doubles
+    print the same (shortest round-trip digits, no exponent) between 1e-4 and 1e16.
+    """
+    value = float(text)
+    if value.is_integer():
+        if abs(value) < 2**53:
+            return int(value)
+    elif 1e-4 <= abs(value) < 1e16:
+        return value
+    raise _SlowPath
+
+
+def _stringify_fast(text: str) -> bytes:
+    """JSON.stringify's bytes through the C encoder; _SlowPath (or UnicodeEncodeError for a lone
+    surrogate, which JavaScript escapes) when a value needs the careful writer."""
+    value = json.loads(
+        text, parse_float=_c_number, parse_int=_c_number, parse_constant=_refuse_constant, object_pairs_hook=_js_object
+    )
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
 def js_stringify(body: bytes) -> bytes | None:
     """`JSON.stringify(JSON.parse(body))` as Node writes it, UTF-8 encoded; None when JSON.parse would refuse.
 
@@ -302,8 +335,18 @@ def js_stringify(body: bytes) -> bytes | None:
     spaces, non-ASCII characters as they are, lone surrogates escaped.
     """
     try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        return _stringify_fast(text)
+    except (_SlowPath, UnicodeEncodeError):
+        pass  # a rare number or a lone surrogate: the careful writer below
+    except (ValueError, RecursionError):
+        return None
+    try:
         value = json.loads(
-            body.decode("utf-8"),
+            text,
             parse_float=float,
             parse_int=float,
             parse_constant=_refuse_constant,

@@ -7,7 +7,10 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from webhooks.providers import base
 from webhooks.providers.base import js_number, js_stringify
 
 # Bodies as a provider might send them (pretty-printed, odd numbers, repeated and integer-like keys),
@@ -21,6 +24,10 @@ CASES = [
     ('{"k": 1, "k": 2, "j": 3}', '{"k":2,"j":3}'),
     ('{"name": "Ada \\u00e9 é ₦ 😀 \\ud83d\\ude00", "nl": "a\\nb\\t\\u0001\\u001f\\u007f\\u2028"}', None),
     ('{"quote": "\\"\\\\\\/", "lone": "\\ud800x", "nested": {"deep": [true, false, null, {}, []]}}', None),
+    # Around the fast path's limits (2**53, 1e-4, 1e16): each side of every bound.
+    ('{"a": 9007199254740991, "b": 9007199254740993, "c": -9007199254740993, "d": 9007199254740992.0}', None),
+    ('{"a": 0.0001, "b": 0.00009999, "c": 0.00001, "d": 9999999999999998.5, "e": 1e16, "f": 123.456}', None),
+    ('{"\\udc00": 1, "k\\u0000": "\\u0000"}', None),
 ]
 
 
@@ -82,3 +89,25 @@ def test_fixture_compact_form_is_python_compact_json():
         js_stringify(json.dumps(payload, indent=2).encode())
         == json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json_values, indent=st.sampled_from([None, 2]))
+def test_fast_path_writes_what_the_careful_writer_writes(value, indent):
+    """The C-encoder path must agree with the careful writer (checked against Node above) on every input."""
+    body = json.dumps({"v": value}, indent=indent).encode()  # ASCII: lone surrogates travel escaped
+    parsed = json.loads(body, parse_float=float, parse_int=float, object_pairs_hook=base._js_object)
+    careful: list[str] = []
+    base._js_write(parsed, careful)
+    assert js_stringify(body) == "".join(careful).encode()
