@@ -34,8 +34,8 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from amani.money import MoneyError, amount_display, amount_format, currency_exponent
 from events.balances import wallet_balances
 from events.console import (
-    TIMELINE_SOURCES,
     TimelineFilters,
+    timeline_kind_choices,
     wallet_balance_reports,
     wallet_balance_series,
     wallet_search,
@@ -99,7 +99,7 @@ class ConsoleForm(forms.Form):
     chart_to = ChartDateField(label="Chart to")
     kind = forms.ChoiceField(
         required=False,
-        choices=[("", "any kind"), *((s.kind, s.label) for s in TIMELINE_SOURCES)],
+        choices=timeline_kind_choices,
         widget=forms.Select(attrs={"form": "console-query"}),
     )
     event_type = forms.ChoiceField(

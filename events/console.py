@@ -64,8 +64,8 @@ class TimelineSource:
 
     `rows(wallet, filters)` returns a queryset already narrowed by the filters the kind
     understands; `time_field` orders it. A kind that cannot satisfy a filter (an audit
-    record has no currency) says so in `accepts`. Adding a source (provider webhook
-    deliveries, once they are stored) is one more entry in `TIMELINE_SOURCES`.
+    record has no currency) says so in `accepts`. An app above events adds its own kind with
+    `timeline_source_add` (webhooks does, for provider deliveries) so that events never imports it.
     """
 
     kind: str
@@ -135,7 +135,7 @@ def _report_row(report: ProviderBalanceReport) -> TimelineRow:
     )
 
 
-TIMELINE_SOURCES: tuple[TimelineSource, ...] = (
+TIMELINE_SOURCES: list[TimelineSource] = [
     TimelineSource("event", "Events", "occurred_at", _event_rows, _event_row),
     TimelineSource(
         "audit",
@@ -153,7 +153,18 @@ TIMELINE_SOURCES: tuple[TimelineSource, ...] = (
         _report_row,
         accepts=lambda filters: not filters.event_type,
     ),
-)
+]
+
+
+def timeline_source_add(source: TimelineSource) -> None:
+    """Add a kind of row to every wallet's timeline (called from an app's `ready()`, once)."""
+    if all(existing.kind != source.kind for existing in TIMELINE_SOURCES):
+        TIMELINE_SOURCES.append(source)
+
+
+def timeline_kind_choices() -> list[tuple[str, str]]:
+    """The filter bar's kinds, read when the form is built: apps add theirs after events loads."""
+    return [("", "any kind"), *((source.kind, source.label) for source in TIMELINE_SOURCES)]
 
 
 @dataclass(frozen=True)

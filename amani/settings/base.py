@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "wallets.apps.WalletsConfig",
     "events.apps.EventsConfig",
     "audit.apps.AuditConfig",
+    "webhooks.apps.WebhooksConfig",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,12 @@ HMAC_CLOCK_SKEW_SECONDS = env.int("HMAC_CLOCK_SKEW_SECONDS", default=300)
 # Secrets of API keys are encrypted at rest with Fernet; the key is derived from
 # SECRET_KEY unless API_SECRET_ENCRYPTION_KEY (a Fernet key) is set.
 API_SECRET_ENCRYPTION_KEY = env.str("API_SECRET_ENCRYPTION_KEY", default="")
+
+# Provider webhooks (API.md "Provider webhooks"): comma-separated secrets, several during a
+# rotation; a provider without one is off (404). Never logged.
+PAYSTACK_SECRET_KEY = env.list("PAYSTACK_SECRET_KEY", default=[])
+FLUTTERWAVE_SECRET_HASH = env.list("FLUTTERWAVE_SECRET_HASH", default=[])
+FINCRA_WEBHOOK_KEY = env.list("FINCRA_WEBHOOK_KEY", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["amani.authentication.HmacAuthentication"],

@@ -35,6 +35,7 @@ def test_support_group_is_view_only_on_wallets_events_and_audit():
         ("events", "view_walletevent"),
         ("events", "view_providerbalancereport"),
         ("audit", "view_auditrecord"),
+        ("webhooks", "view_webhookdelivery"),  # webhooks migration 0002
     }
 
 

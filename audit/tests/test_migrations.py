@@ -79,7 +79,13 @@ def test_migrations_reverse_to_zero_and_apply_again(scratch_database):
     applied = state()
     assert {"wallets_wallet", "audit_auditrecord"} <= applied["tables"]
     assert applied["trigger"]
-    assert applied["support"] == ["view_auditrecord", "view_providerbalancereport", "view_wallet", "view_walletevent"]
+    assert applied["support"] == [
+        "view_auditrecord",
+        "view_providerbalancereport",
+        "view_wallet",
+        "view_walletevent",
+        "view_webhookdelivery",
+    ]
 
     manage("migrate", "audit", "zero", "--noinput")
     manage("migrate", "wallets", "zero", "--noinput")
