@@ -25,6 +25,7 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from amani.json_bounds import DOCUMENT_MAX_DEPTH, json_depth_exceeds
 from audit.services import Actor, audit_record
 
 FORMATS = ("jsonl", "csv")
@@ -81,10 +82,18 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def json_loads_strict(text: str | bytes) -> Any:
-    """JSON refusing NaN/Infinity (JSONL lines, CSV metadata cells); ValueError if not UTF-8 JSON."""
+    """JSON refusing NaN/Infinity and documents past amani.json_bounds (JSONL lines, CSV
+    metadata cells), as the API's parser refuses them; ValueError if not UTF-8 JSON."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return _DECODER.decode(text)
+    try:
+        value = _DECODER.decode(text)
+        too_deep = json_depth_exceeds(value, DOCUMENT_MAX_DEPTH)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ValueError(f"JSON nests deeper than {DOCUMENT_MAX_DEPTH} levels")
+    return value
 
 
 def source_open(path: str, fmt: str | None, *, default_format: str | None = None) -> Source:
@@ -143,7 +152,7 @@ def _jsonl_records(stream: IO[bytes], progress: Callable[[int], object]) -> Iter
             continue
         try:
             data = json_loads_strict(raw)
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        except ValueError:  # UnicodeDecodeError and too deep documents too
             yield line_no, "invalid_json: the line is not valid UTF-8 JSON."
             continue
         if not isinstance(data, dict):
@@ -187,7 +196,7 @@ def _csv_records(
             data: dict[str, Any] = {name: cell for name, cell in zip(names, row, strict=True) if cell != ""}
             if "metadata" in data:
                 # Unparsable text stays text: the parser reports "metadata: Must be a JSON object."
-                with contextlib.suppress(ValueError, RecursionError):
+                with contextlib.suppress(ValueError):
                     data["metadata"] = json_loads_strict(data["metadata"])
             yield line_no, data
     except UnicodeDecodeError as exc:

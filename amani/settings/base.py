@@ -129,6 +129,9 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_MAX_BATCH_BODY_BYTES = env.int("API_MAX_BATCH_BODY_BYTES", default=16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
+# A body must arrive within this many seconds in all, else 408: a stalled or trickling client
+# holds one gunicorn thread that long at most (docs/security.md, slow clients).
+API_BODY_READ_TIMEOUT_SECONDS = env.float("API_BODY_READ_TIMEOUT_SECONDS", default=10.0)
 
 # Cache: a shared Redis when CACHE_URL (or REDIS_URL) is set, so the per-key throttle
 # counts across every worker; local memory otherwise. Never required (API.md).
