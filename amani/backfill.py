@@ -14,7 +14,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import os
 import stat
 import sys
@@ -25,7 +24,7 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from amani.json_bounds import DOCUMENT_MAX_DEPTH, json_depth_exceeds
+from amani.json_bounds import document_loads
 from audit.services import Actor, audit_record
 
 FORMATS = ("jsonl", "csv")
@@ -73,27 +72,12 @@ class Source:
             self.stream.close()
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every record: json.loads with keyword arguments builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
-
-
 def json_loads_strict(text: str | bytes) -> Any:
-    """JSON refusing NaN/Infinity and documents past amani.json_bounds (JSONL lines, CSV
-    metadata cells), as the API's parser refuses them; ValueError if not UTF-8 JSON."""
+    """A JSONL line or CSV metadata cell, read as the API reads a body (amani.json_bounds);
+    ValueError if it is not UTF-8 JSON within the bound."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    try:
-        value = _DECODER.decode(text)
-        too_deep = json_depth_exceeds(value, DOCUMENT_MAX_DEPTH)
-    except RecursionError:
-        too_deep = True
-    if too_deep:
-        raise ValueError(f"JSON nests deeper than {DOCUMENT_MAX_DEPTH} levels")
-    return value
+    return document_loads(text)
 
 
 def source_open(path: str, fmt: str | None, *, default_format: str | None = None) -> Source:

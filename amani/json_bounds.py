@@ -15,13 +15,14 @@ below any recursion limit, by iterative walks, in one place:
   `{"events": [{"metadata": …}]}`), so too-deep metadata is refused on its field, item
   by item, and nothing deeper than this ever reaches serializers, error messages or
   the database;
-- the admin renders what is stored with the same bound (`json_display_text`).
+- the admin loads and renders what is stored with the same bound (`json_display_text`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from django.conf import settings
 
@@ -29,6 +30,27 @@ METADATA_MAX_DEPTH = 64
 DOCUMENT_MAX_DEPTH = 2 * METADATA_MAX_DEPTH
 
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every document: json.loads with keyword arguments builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def document_loads(text: str) -> Any:
+    """Parse one JSON document (a request body, a backfill line or cell, a stored jsonb text):
+    ValueError if it is not JSON, holds NaN or Infinity, or nests deeper than DOCUMENT_MAX_DEPTH."""
+    try:
+        value = _DECODER.decode(text)
+        too_deep = json_depth_exceeds(value, DOCUMENT_MAX_DEPTH)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ValueError(f"the document nests deeper than {DOCUMENT_MAX_DEPTH} levels")
+    return value
 
 
 def json_depth_exceeds(value: object, limit: int) -> bool:
@@ -127,9 +149,12 @@ def metadata_problem(value: object) -> str | None:
     return None
 
 
-def json_display_text(value: object) -> str:
-    """Indented JSON for the admin; a notice instead for a document past the bound (stored
-    before the bound existed), which json.dumps could not render without recursing too deep."""
-    if json_depth_exceeds(value, DOCUMENT_MAX_DEPTH):
+def json_display_text(stored: str) -> str:
+    """Indented JSON for the admin, from the jsonb column's text; a notice instead for a
+    document past the bound (stored before the bound existed), which Django's JSONField
+    could not even load without recursing too deep."""
+    try:
+        value = document_loads(stored)
+    except ValueError:
         return f"(nested deeper than {DOCUMENT_MAX_DEPTH} levels: not displayed)"
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)

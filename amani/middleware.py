@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from gunicorn.http.errors import ParseException
 
@@ -103,6 +104,27 @@ class BodySizeLimitMiddleware:
             if sock is not None:
                 sock.settimeout(None)
         return b"".join(parts)
+
+
+class AdminNulCharacterMiddleware:
+    """A NUL character in an admin query string or form is a 400 before any lookup runs.
+
+    PostgreSQL text cannot hold NUL, so no row could match it, and psycopg refuses to send
+    it: every admin filter, search box and lookup parameter (`?resource_id=%00`) was a 500.
+    The API's own parameters are validated field by field (400 `validation_error`).
+    """
+
+    admin_prefix = "/admin/"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(self.admin_prefix):
+            for params in (request.GET, request.POST):
+                if any("\x00" in key or any("\x00" in value for value in values) for key, values in params.lists()):
+                    raise BadRequest("Null characters are not allowed in admin parameters.")
+        return self.get_response(request)
 
 
 class ApiExceptionMiddleware:

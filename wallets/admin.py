@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
 from audit.services import Actor
 from events.reconciliation import (
     DRIFT,
@@ -92,7 +92,7 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "provider_account_id",
         "provider_customer_id",
         "idempotency_key",
-        "metadata",
+        "metadata_display",
         "is_active",
         "created_at",
         "updated_at",
@@ -100,6 +100,8 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "events",
     )
     readonly_fields = fields
+    json_fields = ("metadata",)
+    metadata_display = json_display("metadata")
 
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         # One query for the page's reconciliation statuses, not one per row (and none in the count).
