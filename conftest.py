@@ -132,6 +132,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     owner, role = settings_dict["USER"], roles.app_role_name(settings_dict["NAME"])
     with django_db_blocker.unblock():
         call_command("create_app_role", role, stdout=io.StringIO())
+        with connection.cursor() as cursor:
+            cursor.execute(roles.ANALYZE_FUNCTION)
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION test_analyze(regclass) TO {connection.ops.quote_name(role)}")
     roles.app_role_start(owner=owner, role=role)
     yield
     roles.app_role_stop()

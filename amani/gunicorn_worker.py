@@ -8,6 +8,10 @@ worker accepted next. Here a worker with every thread busy stops accepting, so t
 hands new connections to a worker that can serve them now (issue 17: four stalled bodies
 used to stop `/healthz` for 33.8 s).
 
+It also lets the application close a connection after its answer: a 413 leaves the body
+unread on the socket, and a response announcing keep-alive would make the client send its
+next request on a connection gunicorn then closes (`amani.middleware.connection_close`).
+
 The bookkeeping runs on the worker's main thread only (accept, the poller's callbacks and
 finish_request are all called there), so it needs no lock.
 """
@@ -38,3 +42,8 @@ class ThreadWorker(gthread.ThreadWorker):
         super().finish_request(conn, fs)
         if self.alive and self.nr_conns < self.worker_connections:
             self.set_accept_enabled(True)
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        if req.body is not None:
+            req.body.http_message = req  # wsgi.input is req.body: connection_close reaches the request here
+        return super().handle_request(req, conn)

@@ -34,6 +34,15 @@ class RequestIdMiddleware:
         return response
 
 
+def connection_close(request: HttpRequest) -> None:
+    """Close the connection after this response (gunicorn's threaded worker, amani.gunicorn_worker):
+    the body is unread or unreadable, so the connection cannot carry another request, and the
+    response must not announce keep-alive. Other servers close such connections themselves."""
+    message = getattr(request.META.get("wsgi.input"), "http_message", None)
+    if message is not None:
+        message.must_close = True
+
+
 class BodySizeLimitMiddleware:
     """Reads every request body before the view runs: within its size limit (413 before a
     byte is read when Content-Length says so: 1 MiB, 16 MiB on the batch endpoint), and
@@ -57,6 +66,7 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > limit:
+            connection_close(request)
             return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
         # Django reads no body without Content-Length, so a chunked body would look empty
         # (and its signature wrong); gunicorn de-chunks it and it is read here, within the limit.
@@ -66,13 +76,17 @@ class BodySizeLimitMiddleware:
         try:
             body = self.body_read(request.META, expected=length or limit + 1)
         except TimeoutError:
+            connection_close(request)
             timeout = settings.API_BODY_READ_TIMEOUT_SECONDS
             return error_response(408, "request_timeout", f"The request body did not arrive within {timeout} s.")
         except (OSError, ValueError, ParseException):
+            connection_close(request)
             return error_response(400, "invalid_json", "The request body could not be read (malformed or cut short).")
         if len(body) > limit:
+            connection_close(request)
             return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
         if length and len(body) < length:
+            connection_close(request)
             return error_response(400, "invalid_json", "The request body ended before its Content-Length.")
         request._stream = io.BytesIO(body)
         request.META["CONTENT_LENGTH"] = str(len(body))

@@ -4,8 +4,8 @@ pytest-django creates and migrates the test database as the configured user (the
 conftest.py then creates the role `<test database>_app` with `create_app_role` and logs
 every new connection in as it, gunicorn servers and subprocesses included (they build their
 DATABASE_URL from the same settings). Only what the service never does runs as the owner:
-the flush that empties the tables after a transactional test (TRUNCATE), and test setups
-that write rows the service could not (database_owner()).
+the flush that empties the tables after a transactional test (TRUNCATE), test setups
+that write rows the service could not (database_owner()), and ANALYZE (analyze()).
 """
 
 from __future__ import annotations
@@ -41,6 +41,29 @@ def app_role_stop() -> None:
 
 def app_role() -> str:
     return _state["role"]
+
+
+def owner() -> str:
+    """The user that owns the tables (the configured one): who creates databases and migrates."""
+    return _state.get("owner") or connections.settings[DEFAULT_DB_ALIAS]["USER"]
+
+
+# ANALYZE needs the table's owner (PostgreSQL 15), and tests that set the planner's estimates
+# analyze rows of their own open transaction: a function owned by the owner runs it for them.
+ANALYZE_FUNCTION = """
+CREATE OR REPLACE FUNCTION test_analyze(target regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    EXECUTE format('ANALYZE %s', target);
+END;
+$$
+"""
+
+
+def analyze(table: str) -> None:
+    """ANALYZE `table` inside the current transaction, as its owner (planner estimates in tests)."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT test_analyze(%s::regclass)", [table])
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from amani.backfill import json_loads_strict
 from amani.json_bounds import DOCUMENT_MAX_DEPTH, METADATA_MAX_DEPTH, json_depth_exceeds
+from amani.tests import roles
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user
 from events.models import WalletEvent
@@ -170,15 +171,15 @@ def test_revoke_for_an_id_that_is_not_a_key_is_404(admin_client, object_id):
     assert admin_client.post(f"/admin/amani/apikey/{object_id}/revoke/").status_code == 404
 
 
+@pytest.mark.django_db(transaction=True)
 def test_admin_pages_render_metadata_stored_before_the_bound(support):
     """Records ~900 levels deep, which the API accepted before the bound, render with a notice."""
     wallet = WalletFactory()
     event = WalletEventFactory(wallet=wallet)
     deep = raw_nested(900)  # as text: psycopg's own dump of it is what used to recurse too deep
-    with connection.cursor() as cursor:
+    with roles.database_owner(), connection.cursor() as cursor:  # rows the service itself could not write
         cursor.execute("UPDATE wallets_wallet SET metadata = %s::jsonb WHERE id = %s", [deep, wallet.pk])
         cursor.execute("UPDATE events_walletevent SET metadata = %s::jsonb WHERE id = %s", [deep, event.pk])
-    with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audit_auditrecord (action, actor_type, actor_id, resource_type, resource_id, details, "
             "request_id, created_at) VALUES ('x', 'command', '', 'wallet', 'deep', %s::jsonb, '', now()) RETURNING id",
