@@ -1,6 +1,6 @@
 """API.md, checked from outside: real HTTP to gunicorn, signed with amani.signing.HmacAuth.
 
-One gunicorn (four sync workers, DEBUG off) per module serves the test database; the
+One gunicorn (four workers, gunicorn.conf.py, DEBUG off) per module serves the test database; the
 tests talk to it only over HTTP, as the acceptance client does. Keys are created
 directly in the database (the admin's job) before the first test; what the server
 writes is committed, and the app tables are truncated when the module ends. (A
