@@ -14,7 +14,10 @@ INSERT only: adding a table there is the whole change. django_migrations is read
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 # Written once, never changed: a new append-only model is one more line here.
@@ -84,3 +87,9 @@ def app_role_grant(*, role: str, using: str = DEFAULT_DB_ALIAS) -> list[str]:
         for statement in statements:
             cursor.execute(statement)
     return statements
+
+
+def app_role_after_migrate(*, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """post_migrate: re-apply settings.DATABASE_APP_ROLE's privileges (new tables included)."""
+    if settings.DATABASE_APP_ROLE:
+        app_role_grant(role=settings.DATABASE_APP_ROLE, using=using)

@@ -103,6 +103,11 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["amani.routers.ReplicaRouter"]
 
+# The least-privilege role the service connects as (amani.database_roles, docs/security.md):
+# when set, every `migrate` (run as the tables' owner) re-applies its privileges, so a new
+# table is never left without them. Empty: run `manage.py create_app_role NAME` by hand.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

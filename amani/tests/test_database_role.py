@@ -84,3 +84,18 @@ def test_create_app_role_refuses_a_superuser_and_prints_its_sql():
         assert f'UPDATE, DELETE ON "{table}"' not in sql
     assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "wallets_wallet" TO "amani_app";' in sql
     assert "TRUNCATE" not in sql
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_reapplies_the_roles_privileges_when_database_app_role_is_set(settings):
+    """A table migrated in after create_app_role ran gets its privileges from migrate itself."""
+    role = connection.ops.quote_name(roles.app_role())
+    with roles.database_owner(), connection.cursor() as cursor:
+        cursor.execute(f"REVOKE ALL ON wallets_wallet FROM {role}")  # as a brand-new table would be
+    refused("SELECT count(*) FROM wallets_wallet")
+    settings.DATABASE_APP_ROLE = roles.app_role()
+    with roles.database_owner():
+        call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM wallets_wallet")
+        assert cursor.fetchone() == (0,)
