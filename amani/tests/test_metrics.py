@@ -14,11 +14,10 @@ import pytest
 import requests
 from django.db import connection, transaction
 from prometheus_client import REGISTRY
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from amani import metrics
-from amani.tests.servers import REPO, gunicorn_server
+from amani.tests.servers import REPO, gunicorn_server, workers_that_served
 from wallets.models import Wallet
 
 
@@ -169,17 +168,10 @@ def test_metrics_add_up_every_gunicorn_worker(tmp_path):
         def call(_: int) -> int:
             return requests.get(f"{base}/healthz", timeout=30, headers={"Connection": "close"}).status_code
 
-        def workers_that_served() -> int:
-            served = 0
-            for path in metrics_dir.glob("histogram_*.db"):
-                samples = [s for m in MultiProcessCollector.merge([str(path)]) for s in m.samples]
-                served += any(s.name.endswith("_count") and s.labels == labels and s.value for s in samples)
-            return served
-
         sent = 0
         deadline = time.monotonic() + 120
         with ThreadPoolExecutor(max_workers=12) as pool:  # concurrent: a busy worker leaves work to the others
-            while workers_that_served() < 2:
+            while workers_that_served(metrics_dir, "/healthz") < 2:
                 assert time.monotonic() < deadline, "in 120 s the requests never reached a second worker"
                 assert list(pool.map(call, range(24))) == [200] * 24
                 sent += 24
