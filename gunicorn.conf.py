@@ -15,7 +15,7 @@ so gunicorn's own access log is off.
 | GUNICORN_BIND             | 127.0.0.1:8000          |
 | WEB_CONCURRENCY           | 2 x CPU cores + 1, <= 8 |
 | GUNICORN_THREADS          | 4 (per worker)          |
-| GUNICORN_TIMEOUT          | 30 (seconds)            |
+| GUNICORN_TIMEOUT          | 30 (seconds; also the longest wait for a read of a request's headers) |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 (seconds)            |
 | GUNICORN_KEEPALIVE        | 5 (seconds; idle kept-alive connection) |
 | GUNICORN_MAX_REQUESTS     | 10000 (0: never recycle)|

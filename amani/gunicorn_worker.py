@@ -8,6 +8,12 @@ worker accepted next. Here a worker with every thread busy stops accepting, so t
 hands new connections to a worker that can serve them now (issue 17: four stalled bodies
 used to stop `/healthz` for 33.8 s).
 
+gthread never kills a worker for a slow client, and reads a request's headers with no
+timeout of its own: a client that sends half a request line and stops would hold a thread
+for as long as it keeps the connection open. Here every read of a connection's socket
+waits at most `timeout` (GUNICORN_TIMEOUT) for data (SO_RCVTIMEO, which blocking reads
+obey); then the connection closes. Bodies have their own deadline (amani.middleware).
+
 It also lets the application close a connection after its answer: a 413 leaves the body
 unread on the socket, and a response announcing keep-alive would make the client send its
 next request on a connection gunicorn then closes (`amani.middleware.connection_close`).
@@ -18,6 +24,8 @@ finish_request are all called there), so it needs no lock.
 
 from __future__ import annotations
 
+import socket
+import struct
 from typing import Any
 
 from gunicorn.workers import gthread
@@ -32,6 +40,9 @@ class ThreadWorker(gthread.ThreadWorker):
         super().set_accept_enabled(enabled and self.busy_threads < self.cfg.threads)
 
     def enqueue_req(self, conn: Any) -> None:
+        if not conn.initialized:  # a new connection
+            seconds = max(int(self.cfg.timeout), 1)
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, 0))
         self.busy_threads += 1
         super().enqueue_req(conn)
         if self.busy_threads >= self.cfg.threads:

@@ -118,3 +118,25 @@ def test_as_many_stalled_bodies_as_workers_leave_healthz_and_a_signed_ingest_ans
                 assert ingest_seconds < ANSWER_WITHIN
             # The stalled clients get an answer too, once their bodies are overdue: 408, not a 500.
             assert [response_status(sock) for sock in sockets] == [408] * WORKERS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_stalled_in_its_headers_is_closed_after_the_timeout_and_frees_its_thread(tmp_path):
+    """gthread reads headers with no timeout of its own: half a request line held a thread for
+    as long as the client kept the connection open. One worker with one thread: the stalled
+    connection is closed after GUNICORN_TIMEOUT, and the thread serves /healthz again."""
+    timeout = 8
+    with gunicorn_server(
+        workers=1, metrics_dir=tmp_path / "m", GUNICORN_THREADS="1", GUNICORN_TIMEOUT=str(timeout)
+    ) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with stalled(base, b"GET /healthz HTTP/1.1\r\nHo") as sock:
+            deadline = time.monotonic() + 30
+            while not read_consumed(port, sock.getsockname()[1]):
+                assert time.monotonic() < deadline, "the stalled request never reached a thread"
+                time.sleep(0.05)
+            started = time.monotonic()
+            sock.settimeout(timeout + 30)
+            assert sock.recv(4096) == b"", "the server should close the connection, not answer it"
+            assert timeout - 1 <= time.monotonic() - started < timeout + 30
+        assert requests.get(f"{base}/healthz", timeout=30).status_code == 200
