@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
 from amani.money import amount_display, amount_format
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
@@ -68,6 +68,7 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
     )
     list_filter = ("event_type", ProviderFilter, CurrencyFilter)
     list_select_related = ("wallet",)
+    deferred_related = ("wallet__metadata",)
     # A placeholder that shows the search box; get_search_results does exact matches only.
     search_fields = ("=public_id",)
     search_help_text = "Exact event id, wallet id, provider event id or idempotency key."
@@ -81,11 +82,13 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
         "currency",
         "provider_event_id",
         "idempotency_key",
-        "metadata",
+        "metadata_display",
         "occurred_at",
         "created_at",
     )
     readonly_fields = fields
+    json_fields = ("metadata",)
+    metadata_display = json_display("metadata")
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One wallet's history: ix_event_wallet_occurred, in the API's order. Everything: the primary key.
@@ -130,6 +133,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
     )
     list_filter = (CurrencyFilter,)
     list_select_related = ("wallet",)
+    deferred_related = ("wallet__metadata",)
     search_fields = ("=public_id",)
     search_help_text = "Exact report id or wallet id."
     ordering = ("-reported_at", "-id")

@@ -302,15 +302,17 @@ def _mismatches(*, wallet: Wallet | None) -> Iterator[BucketMismatch]:
 def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> list[BucketMismatch]:
     """Rewrite every bucket that differs from its events; returns what was repaired.
 
-    Takes a SHARE lock on the events table for the transaction: ingestion waits (it
-    cannot insert an event between the recomputation and the rewrite) while reads go on.
+    Takes a SHARE lock on the buckets table for the transaction: every event insert
+    upserts its bucket in the same transaction, so ingestion waits (an event committed
+    meanwhile would be missing from the recomputation) while reads go on. Not on the
+    events table: the service's database role may not lock it that strongly (it takes
+    UPDATE or DELETE privileges, which events never grant; amani.database_roles).
     The repair is audited in the same transaction.
     """
     buckets = BalanceBucket._meta.db_table
-    events = WalletEvent._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {events} IN SHARE MODE")
+            cursor.execute(f"LOCK TABLE {buckets} IN SHARE MODE")
         mismatches = list(_mismatches(wallet=wallet))
         wallet_pks = dict(
             Wallet.objects.filter(public_id__in={m.wallet_id for m in mismatches}).values_list("public_id", "pk")

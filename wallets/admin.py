@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
 from audit.services import Actor
 from wallets.models import Wallet
 from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
@@ -68,7 +68,7 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "provider_account_id",
         "provider_customer_id",
         "idempotency_key",
-        "metadata",
+        "metadata_display",
         "is_active",
         "created_at",
         "updated_at",
@@ -76,6 +76,8 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "events",
     )
     readonly_fields = fields
+    json_fields = ("metadata",)
+    metadata_display = json_display("metadata")
 
     @admin.display(description="Audit records")
     def audit_records(self, wallet: Wallet) -> str:

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "amani.middleware.BodySizeLimitMiddleware",
+    "amani.middleware.AdminNulCharacterMiddleware",
     "amani.middleware.ApiExceptionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,6 +103,11 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["amani.routers.ReplicaRouter"]
 
+# The least-privilege role the service connects as (amani.database_roles, docs/security.md):
+# when set, every `migrate` (run as the tables' owner) re-applies its privileges, so a new
+# table is never left without them. Empty: run `manage.py create_app_role NAME` by hand.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,6 +135,9 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_MAX_BATCH_BODY_BYTES = env.int("API_MAX_BATCH_BODY_BYTES", default=16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
+# A body must arrive within this many seconds in all, else 408: a stalled or trickling client
+# holds one gunicorn thread that long at most (docs/security.md, slow clients).
+API_BODY_READ_TIMEOUT_SECONDS = env.float("API_BODY_READ_TIMEOUT_SECONDS", default=10.0)
 
 # Cache: a shared Redis when CACHE_URL (or REDIS_URL) is set, so the per-key throttle
 # counts across every worker; local memory otherwise. Never required (API.md).
