@@ -25,7 +25,9 @@ def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def record(wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str) -> WalletEvent:
+def record(
+    wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str, idempotency_key: str | None = None
+) -> WalletEvent:
     """Insert one event and its bucket delta in one transaction, as ingestion does."""
     with transaction.atomic():
         event = WalletEvent.objects.create(
@@ -36,6 +38,7 @@ def record(wallet: Wallet, event_type: str, amount: str, currency: str, occurred
             currency=currency,
             provider_event_id=f"evt_{uuid.uuid4().hex}",
             occurred_at=at(occurred_at),
+            idempotency_key=idempotency_key,
         )
         with connection.cursor() as cursor:
             cursor.execute(
