@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "wallets.apps.WalletsConfig",
     "events.apps.EventsConfig",
     "audit.apps.AuditConfig",
+    "history.apps.HistoryConfig",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,159 @@
+"""Sealing and verifying the history: the one implementation the commands, the admin and the API share.
+
+Which records a seal takes: PostgreSQL assigns transaction ids in order, and
+`pg_snapshot_xmin(pg_current_snapshot())` is the lowest id still running. Every
+transaction below it has ended, so every record it committed is visible, and no record
+with a lower `xact_id` can ever appear. A block seals the records with
+`previous block's xact_to <= xact_id < this xmin`. A transaction still open at sealing
+time keeps its records (and every later one's) out of the block; they go into a later
+one when it ends. Ids play no part: a late commit of a low id is never skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import psycopg
+from django.db import connection, transaction
+from django.utils import timezone
+
+from history import encoding
+from history.models import GENESIS_HASH, Verification
+from history.verify import ChainVerifier, VerifyResult
+
+# pg_advisory_xact_lock key: one sealer at a time ("amanihst").
+SEAL_LOCK_ID = 0x616D616E69687374
+
+
+class HistoryRewound(Exception):
+    """The database's transaction counter is behind the last block: restored from a logical dump."""
+
+
+@dataclass(frozen=True)
+class SealedBlock:
+    number: int
+    hash: str
+    records: int
+    records_total: int
+
+
+_SNAPSHOT_SQL = (
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, clock_timestamp()::text "
+    "FROM pg_current_snapshot() AS s"
+)
+_LAST_BLOCK_SQL = (
+    "SELECT number, hash, xact_to, records_total, max_event_id, max_audit_id FROM history_block "
+    "ORDER BY number DESC LIMIT 1"
+)
+_INSERT_SQL = (
+    "INSERT INTO history_block (number, previous_hash, hash, sealed_at, xact_from, xact_to, xact_next, "
+    "event_count, audit_count, records_total, max_event_id, max_audit_id, event_ids, event_public_ids, "
+    "audit_ids, digests) VALUES (%s, %s, %s, %s::timestamptz, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea)"
+)
+
+
+def history_seal() -> SealedBlock | None:
+    """Seal every record committed and not yet sealed into the next block; None when there is none.
+
+    Runs in its own transaction, beside the writers: it reads what they committed and
+    inserts one block row; it takes no lock a writer waits for (the advisory lock only
+    keeps two sealers apart). Raises HistoryRewound after a logical restore into a
+    cluster whose transaction ids restarted (docs/runbooks/history.md).
+    """
+    with transaction.atomic():
+        raw = psycopg.Cursor(connection.connection)  # server-side binding: the id arrays are large
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
+        raw.execute(encoding.session_sql(local=True))
+        xact_to, xact_next, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
+        last = raw.execute(_LAST_BLOCK_SQL).fetchone()
+        number, previous_hash, xact_from, total, max_event_id, max_audit_id = (
+            (last[0] + 1, *last[1:]) if last else (1, GENESIS_HASH, 0, 0, 0, 0)
+        )
+        if xact_to < xact_from:
+            raise HistoryRewound(
+                f"the oldest running transaction ({xact_to}) is below block {number - 1}'s bound ({xact_from}): "
+                "this database's transaction ids restarted (a logical restore?); see docs/runbooks/history.md"
+            )
+        if xact_to == xact_from:
+            return None
+        block = hashlib.sha256(
+            encoding.header(
+                number=number,
+                previous_hash=previous_hash,
+                sealed_at=sealed_at,
+                xact_from=xact_from,
+                xact_to=xact_to,
+                xact_next=xact_next,
+            )
+        )
+        ids: dict[str, list[int]] = {kind.name: [] for kind in encoding.KINDS}
+        public_ids: list[str] = []
+        digests: list[bytes] = []
+        where = f"xact_id >= {int(xact_from)} AND xact_id < {int(xact_to)}"
+        for kind in encoding.KINDS:
+            with raw.copy(encoding.records_copy_sql(kind, where=where)) as copy:
+                for row in copy:
+                    line = bytes(row)
+                    block.update(line)
+                    digests.append(encoding.record_digest(line))
+                    record_id, public_id = encoding.record_key(line)
+                    ids[kind.name].append(record_id)
+                    if public_id is not None:
+                        public_ids.append(public_id)
+        events, audits = ids[encoding.EVENT.name], ids[encoding.AUDIT.name]
+        if not digests:
+            return None
+        digest = block.hexdigest()
+        raw.execute(
+            _INSERT_SQL,
+            [
+                number,
+                previous_hash,
+                digest,
+                sealed_at,
+                xact_from,
+                xact_to,
+                xact_next,
+                len(events),
+                len(audits),
+                total + len(digests),
+                max([max_event_id, *events[-1:]]),
+                max([max_audit_id, *audits[-1:]]),
+                events,
+                public_ids,
+                audits,
+                b"".join(digests),
+            ],
+        )
+        return SealedBlock(number, digest, len(digests), total + len(digests))
+
+
+def _connect() -> psycopg.Connection:
+    """A connection of its own to the default database (verification streams on three at once)."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("server_side_binding", None)
+    return psycopg.connect(**params)
+
+
+def history_verify(*, expected_head: str | None = None) -> VerifyResult:
+    """Recompute every block from the records and the chain; record the run for the admin."""
+    started = timezone.now()
+    with _connect() as blocks, _connect() as events, _connect() as audits:
+        result = ChainVerifier(blocks, {encoding.EVENT.name: events, encoding.AUDIT.name: audits}).run(
+            expected_head=expected_head
+        )
+    Verification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        ok=result.problem is None,
+        blocks=result.blocks,
+        records=result.records,
+        head=result.head if result.blocks else "",
+        expected_head=expected_head or "",
+        problem=result.problem.line() if result.problem else "",
+    )
+    return result
