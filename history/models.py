@@ -28,7 +28,9 @@ class Block(models.Model):
     sealed_at = models.DateTimeField()
     xact_from = models.BigIntegerField(help_text="Every transaction below this was sealed by earlier blocks.")
     xact_to = models.BigIntegerField(help_text="Every transaction below this had ended when the block was sealed.")
-    xact_next = models.BigIntegerField(help_text="No transaction at or above this had started when it was sealed.")
+    xact_next = models.BigIntegerField(
+        help_text="The sealer's own transaction: every transaction with an id then has a lower one."
+    )
     event_count = models.IntegerField()
     audit_count = models.IntegerField()
     records_total = models.BigIntegerField(help_text="Records sealed by this block and every block before it.")

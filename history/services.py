@@ -1,9 +1,9 @@
 """Sealing and verifying the history: the one implementation the commands, the admin and the API share.
 
-Which records a seal takes: PostgreSQL assigns transaction ids in order, and
-`pg_snapshot_xmin(pg_current_snapshot())` is the lowest id still running. Every
-transaction below it has ended, so every record it committed is visible, and no record
-with a lower `xact_id` can ever appear. A block seals the records with
+Which records a seal takes: PostgreSQL assigns transaction ids in order, and the lowest
+id in `pg_current_snapshot()` still running (leaving out other databases', _SNAPSHOT_SQL)
+is the horizon. Every transaction of this database below it has ended, so every record
+it committed is visible, and no record with a lower `xact_id` can ever appear. A block seals the records with
 `previous block's xact_to <= xact_id < this xmin`. A transaction still open at sealing
 time keeps its records (and every later one's) out of the block; they go into a later
 one when it ends. Ids play no part: a late commit of a low id is never skipped.
@@ -38,10 +38,33 @@ class SealedBlock:
     records_total: int
 
 
-_SNAPSHOT_SQL = (
-    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, clock_timestamp()::text "
-    "FROM pg_current_snapshot() AS s"
+# The horizon: the oldest transaction of the snapshot still running, leaving out those known to
+# belong to another database of the cluster (transaction ids are cluster-wide, and a long
+# transaction elsewhere must not stall sealing here). A running transaction whose database
+# cannot be seen (no pg_read_all_stats, a background process) counts as this database's:
+# the horizon can only err low, sealing a record later, never skipping one. The foreign ids
+# are read after the snapshot (one statement, whose snapshot pg_current_snapshot returns).
+# xact_next is this sealer's own transaction id, taken after the snapshot: every transaction
+# that had an id when the block was sealed has a lower one. (The snapshot's xmax is not that:
+# it is one past the latest *completed* id, and a running transaction can be above it.)
+_SNAPSHOT_SQL = """
+WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+foreign_xids AS (
+    SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+    WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database() AND datname IS NOT NULL
+    UNION ALL
+    SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database <> current_database()
 )
+SELECT
+    coalesce(
+        (SELECT min(x)::text::bigint FROM pg_snapshot_xip((SELECT s FROM snapshot)) AS x
+         WHERE x::text::bigint % 4294967296 NOT IN (SELECT x FROM foreign_xids)),
+        pg_snapshot_xmax(s)::text::bigint
+    ),
+    pg_current_xact_id()::text::bigint,
+    clock_timestamp()::text
+FROM snapshot
+"""
 _LAST_BLOCK_SQL = (
     "SELECT number, hash, xact_to, records_total, max_event_id, max_audit_id FROM history_block "
     "ORDER BY number DESC LIMIT 1"
