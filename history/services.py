@@ -44,9 +44,10 @@ class SealedBlock:
 # cannot be seen (no pg_read_all_stats, a background process) counts as this database's:
 # the horizon can only err low, sealing a record later, never skipping one. The foreign ids
 # are read after the snapshot (one statement, whose snapshot pg_current_snapshot returns).
-# xact_next is this sealer's own transaction id, taken after the snapshot: every transaction
-# that had an id when the block was sealed has a lower one. (The snapshot's xmax is not that:
-# it is one past the latest *completed* id, and a running transaction can be above it.)
+# xact_next is this sealer's own transaction id, taken after the snapshot (and only when there
+# may be something to seal): every transaction that had an id when the block was sealed has a
+# lower one. (The snapshot's xmax is not that: it is one past the latest *completed* id, and a
+# running transaction can be above it.)
 _SNAPSHOT_SQL = """
 WITH snapshot AS (SELECT pg_current_snapshot() AS s),
 foreign_xids AS (
@@ -61,7 +62,6 @@ SELECT
          WHERE x::text::bigint % 4294967296 NOT IN (SELECT x FROM foreign_xids)),
         pg_snapshot_xmax(s)::text::bigint
     ),
-    pg_current_xact_id()::text::bigint,
     clock_timestamp()::text
 FROM snapshot
 """
@@ -89,7 +89,7 @@ def history_seal() -> SealedBlock | None:
         raw = psycopg.Cursor(connection.connection)  # server-side binding: the id arrays are large
         raw.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
         raw.execute(encoding.session_sql(local=True))
-        xact_to, xact_next, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
+        xact_to, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
         last = raw.execute(_LAST_BLOCK_SQL).fetchone()
         number, previous_hash, xact_from, total, max_event_id, max_audit_id = (
             (last[0] + 1, *last[1:]) if last else (1, GENESIS_HASH, 0, 0, 0, 0)
@@ -101,6 +101,7 @@ def history_seal() -> SealedBlock | None:
             )
         if xact_to == xact_from:
             return None
+        (xact_next,) = raw.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
         block = hashlib.sha256(
             encoding.header(
                 number=number,

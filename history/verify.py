@@ -85,6 +85,10 @@ class _Stream:
                 bucket, _, line = bytes(row).partition(b"\t")
                 yield int(bucket), line
 
+    def close(self) -> None:
+        """Stop reading: psycopg cancels the rest of the COPY (else the connection stays busy with it)."""
+        self._rows.close()
+
     def take(self, bucket: int) -> Iterator[bytes]:
         """The lines of this bucket and of any earlier one not taken yet (those are out of range)."""
         while self.current is not None and self.current[0] <= bucket:
@@ -136,25 +140,29 @@ class ChainVerifier:
             thresholds.append(xact_to)
         sealed = len(thresholds) - 1
         streams = {kind.name: _Stream(self.records[kind.name], kind, thresholds) for kind in encoding.KINDS}
-        marks = {kind.name: _Marks() for kind in encoding.KINDS}
-        previous_hash, total, blocks, hashes = GENESIS_HASH, 0, 0, set()
-        problem: Problem | None = None
-        with conn.cursor(name="history_blocks") as cursor:
-            cursor.itersize = 64
-            cursor.execute(_BLOCKS_SQL, [sealed])
-            for row in cursor:
-                problem = self._block(row, previous_hash, total, streams, marks)
-                if problem is not None:
-                    break
-                previous_hash, total, blocks = row[2], row[9], blocks + 1
-                hashes.add(previous_hash)
-        if problem is None:
-            problem = structural
-        if problem is None:
-            problem = self._unsealed(streams, marks, sealed + 1)
-        conn.rollback()
-        if problem is None and expected_head is not None and expected_head not in hashes:
-            problem = Problem(NOT_IN_CHAIN, f"no block of the chain has hash {expected_head}")
+        try:
+            marks = {kind.name: _Marks() for kind in encoding.KINDS}
+            previous_hash, total, blocks, hashes = GENESIS_HASH, 0, 0, set()
+            problem: Problem | None = None
+            with conn.cursor(name="history_blocks") as cursor:
+                cursor.itersize = 64
+                cursor.execute(_BLOCKS_SQL, [sealed])
+                for row in cursor:
+                    problem = self._block(row, previous_hash, total, streams, marks)
+                    if problem is not None:
+                        break
+                    previous_hash, total, blocks = row[2], row[9], blocks + 1
+                    hashes.add(previous_hash)
+            if problem is None:
+                problem = structural
+            if problem is None:
+                problem = self._unsealed(streams, marks, sealed + 1)
+            conn.rollback()
+            if problem is None and expected_head is not None and expected_head not in hashes:
+                problem = Problem(NOT_IN_CHAIN, f"no block of the chain has hash {expected_head}")
+        finally:
+            for stream in streams.values():
+                stream.close()
         return VerifyResult(blocks, total, previous_hash, problem)
 
     def _block(

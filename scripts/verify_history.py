@@ -66,6 +66,10 @@ class Reader:
     def __init__(self, rows) -> None:
         self.rows, self.next = rows, next(rows, None)
 
+    def close(self) -> None:
+        """Stop reading: psycopg cancels the rest of the COPY (else the connection stays busy with it)."""
+        self.rows.close()
+
     def upto(self, block: int):
         while self.next is not None and self.next[0] <= block:
             yield self.next[1]
@@ -89,86 +93,94 @@ def verify(dsn: str, head: str | None) -> tuple[int, int, str]:
             bounds.append(high)
         readers = {kind: Reader(records(conn, kind, table, columns, bounds))
                    for (kind, table, columns), conn in zip(TABLES, (events, audits), strict=True)}  # fmt: skip
-        # Per kind: highest id sealed up to each block, and the next transaction id when that block was sealed.
-        highest = {kind: [] for kind, _, _ in TABLES}
-        nexts: list[int] = []
-        previous, total, count, hashes = GENESIS, 0, 0, set()
+        try:
+            # Per kind: highest id sealed up to each block, and the next transaction id when that block was sealed.
+            highest = {kind: [] for kind, _, _ in TABLES}
+            nexts: list[int] = []
+            previous, total, count, hashes = GENESIS, 0, 0, set()
 
-        def old_id(kind: str, record_id: int, line: bytes) -> int | None:
-            at = bisect.bisect_left(highest[kind], record_id)
-            if at < len(nexts) and int(line[line.rindex(b"\t") + 1 :]) >= nexts[at]:
-                return at + 1
-            return None
+            def old_id(kind: str, record_id: int, line: bytes) -> int | None:
+                at = bisect.bisect_left(highest[kind], record_id)
+                if at < len(nexts) and int(line[line.rindex(b"\t") + 1 :]) >= nexts[at]:
+                    return at + 1
+                return None
 
-        with blocks.cursor(name="blocks") as cursor:
-            cursor.execute(
-                "SELECT number, previous_hash, hash, sealed_at::text, xact_from, xact_to, xact_next, event_count, "
-                "audit_count, records_total, max_event_id, max_audit_id, event_ids, event_public_ids::text[], "
-                "audit_ids, digests FROM history_block WHERE number <= %s ORDER BY number",
-                [len(bounds) - 1],
-            )
-            for (number, prev, stored_hash, sealed_at, low, high, xnext, n_events, n_audits, records_total,
-                 max_event, max_audit, event_ids, public_ids, audit_ids, digests) in cursor:  # fmt: skip
-                block = hashlib.sha256(f"{VERSION}\t{number}\t{prev}\t{sealed_at}\t{low}\t{high}\t{xnext}\n".encode())
-                sealed = [(0, i, f"event={p} id={i}") for i, p in zip(event_ids or [], public_ids or [], strict=False)]
-                sealed += [(1, i, f"audit={i}") for i in audit_ids or []]
-                digests = bytes(digests or b"")
-                seen, intruder, tops = [], None, []
-                for order, (kind, _, _) in enumerate(TABLES):
-                    top = highest[kind][-1] if highest[kind] else 0
-                    for line in readers[kind].upto(number):
-                        block.update(line)
-                        record_id, name = record_name(kind, line)
-                        seen.append((order, record_id, name, hashlib.sha256(line).digest()))
-                        if intruder is None and (into := old_id(kind, record_id, line)) is not None:
-                            intruder = Mismatch(
-                                "unsealed",
-                                f"written after block {into} had sealed higher ids (sealed in block {number}): "
-                                "a row inserted with an old id",
-                                into,
-                                name,
-                            )
-                        top = max(top, record_id)
-                    tops.append(top)
-                if prev != previous:
-                    raise Mismatch("block-changed", f"its previous_hash is not block {number - 1}'s hash", number)
-                if len(digests) != 32 * len(sealed):
-                    raise Mismatch("block-changed", "its record index and digests disagree", number)
-                i = j = 0
-                while i < len(sealed) or j < len(seen):
-                    if j == len(seen) or (i < len(sealed) and sealed[i][:2] < seen[j][:2]):
-                        raise Mismatch("missing", f"sealed by block {number}, no longer in the table", number,
-                                       sealed[i][2])  # fmt: skip
-                    if i == len(sealed) or seen[j][:2] < sealed[i][:2]:
-                        raise Mismatch("unsealed", f"inside block {number}'s sealed range but not sealed by it",
-                                       number, seen[j][2])  # fmt: skip
-                    if digests[32 * i : 32 * i + 32] != seen[j][3]:
-                        raise Mismatch("changed", f"a stored field differs from what block {number} sealed", number,
-                                       sealed[i][2])  # fmt: skip
-                    i, j = i + 1, j + 1
-                if intruder is not None:
-                    raise intruder
-                if block.hexdigest() != stored_hash:
-                    raise Mismatch("block-changed", "its hash does not match its header and records", number)
-                counted = (sum(s[0] == 0 for s in seen), sum(s[0] == 1 for s in seen), total + len(seen), *tops)
-                if (n_events, n_audits, records_total, max_event, max_audit) != counted:
-                    raise Mismatch("block-changed", "its counts or highest ids do not match its records", number)
-                for (kind, _, _), top in zip(TABLES, tops, strict=True):
-                    highest[kind].append(top)
-                nexts.append(xnext)
-                previous, total, count = stored_hash, records_total, count + 1
-                hashes.add(stored_hash)
-        if broken is not None:
-            raise broken
-        for kind, _, _ in TABLES:
-            for line in readers[kind].upto(len(bounds)):
-                record_id, name = record_name(kind, line)
-                if (into := old_id(kind, record_id, line)) is not None:
-                    raise Mismatch("unsealed", f"written after block {into} had sealed higher ids (not sealed yet): "
-                                   "a row inserted with an old id", into, name)  # fmt: skip
-        if head is not None and head not in hashes:
-            raise Mismatch("not-in-chain", f"no block of the chain has hash {head}")
-        return count, total, previous
+            with blocks.cursor(name="blocks") as cursor:
+                cursor.execute(
+                    "SELECT number, previous_hash, hash, sealed_at::text, xact_from, xact_to, xact_next, event_count, "
+                    "audit_count, records_total, max_event_id, max_audit_id, event_ids, event_public_ids::text[], "
+                    "audit_ids, digests FROM history_block WHERE number <= %s ORDER BY number",
+                    [len(bounds) - 1],
+                )
+                for (number, prev, stored_hash, sealed_at, low, high, xnext, n_events, n_audits, records_total,
+                     max_event, max_audit, event_ids, public_ids, audit_ids, digests) in cursor:  # fmt: skip
+                    block = hashlib.sha256(
+                        f"{VERSION}\t{number}\t{prev}\t{sealed_at}\t{low}\t{high}\t{xnext}\n".encode()
+                    )
+                    sealed = [
+                        (0, i, f"event={p} id={i}") for i, p in zip(event_ids or [], public_ids or [], strict=False)
+                    ]
+                    sealed += [(1, i, f"audit={i}") for i in audit_ids or []]
+                    digests = bytes(digests or b"")
+                    seen, intruder, tops = [], None, []
+                    for order, (kind, _, _) in enumerate(TABLES):
+                        top = highest[kind][-1] if highest[kind] else 0
+                        for line in readers[kind].upto(number):
+                            block.update(line)
+                            record_id, name = record_name(kind, line)
+                            seen.append((order, record_id, name, hashlib.sha256(line).digest()))
+                            if intruder is None and (into := old_id(kind, record_id, line)) is not None:
+                                intruder = Mismatch(
+                                    "unsealed",
+                                    f"written after block {into} had sealed higher ids (sealed in block {number}): "
+                                    "a row inserted with an old id",
+                                    into,
+                                    name,
+                                )
+                            top = max(top, record_id)
+                        tops.append(top)
+                    if prev != previous:
+                        raise Mismatch("block-changed", f"its previous_hash is not block {number - 1}'s hash", number)
+                    if len(digests) != 32 * len(sealed):
+                        raise Mismatch("block-changed", "its record index and digests disagree", number)
+                    i = j = 0
+                    while i < len(sealed) or j < len(seen):
+                        if j == len(seen) or (i < len(sealed) and sealed[i][:2] < seen[j][:2]):
+                            raise Mismatch("missing", f"sealed by block {number}, no longer in the table", number,
+                                           sealed[i][2])  # fmt: skip
+                        if i == len(sealed) or seen[j][:2] < sealed[i][:2]:
+                            raise Mismatch("unsealed", f"inside block {number}'s sealed range but not sealed by it",
+                                           number, seen[j][2])  # fmt: skip
+                        if digests[32 * i : 32 * i + 32] != seen[j][3]:
+                            raise Mismatch("changed", f"a stored field differs from what block {number} sealed", number,
+                                           sealed[i][2])  # fmt: skip
+                        i, j = i + 1, j + 1
+                    if intruder is not None:
+                        raise intruder
+                    if block.hexdigest() != stored_hash:
+                        raise Mismatch("block-changed", "its hash does not match its header and records", number)
+                    counted = (sum(s[0] == 0 for s in seen), sum(s[0] == 1 for s in seen), total + len(seen), *tops)
+                    if (n_events, n_audits, records_total, max_event, max_audit) != counted:
+                        raise Mismatch("block-changed", "its counts or highest ids do not match its records", number)
+                    for (kind, _, _), top in zip(TABLES, tops, strict=True):
+                        highest[kind].append(top)
+                    nexts.append(xnext)
+                    previous, total, count = stored_hash, records_total, count + 1
+                    hashes.add(stored_hash)
+            if broken is not None:
+                raise broken
+            for kind, _, _ in TABLES:
+                for line in readers[kind].upto(len(bounds)):
+                    record_id, name = record_name(kind, line)
+                    if (into := old_id(kind, record_id, line)) is not None:
+                        detail = f"written after block {into} had sealed higher ids (not sealed yet)"
+                        raise Mismatch("unsealed", f"{detail}: a row inserted with an old id", into, name)
+            if head is not None and head not in hashes:
+                raise Mismatch("not-in-chain", f"no block of the chain has hash {head}")
+            return count, total, previous
+        finally:
+            for reader in readers.values():
+                reader.close()
 
 
 def main(argv: list[str] | None = None) -> int:
