@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+from contextlib import redirect_stdout
+from functools import cache
+from io import StringIO
 from pathlib import Path
+from types import ModuleType
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -13,7 +18,7 @@ from django.db import connection
 from audit.tests.factories import AuditRecordFactory
 from events.tests.factories import WalletEventFactory
 
-REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_history.py"
 
 
 def dsn() -> str:
@@ -37,8 +42,6 @@ def tamper(sql: str, params: list | None = None) -> None:
 
 def command_verify(*args: str) -> tuple[int, str]:
     """`manage.py verify_history`: (exit status, stdout)."""
-    from io import StringIO
-
     out = StringIO()
     try:
         call_command("verify_history", *args, stdout=out, stderr=StringIO())
@@ -47,16 +50,36 @@ def command_verify(*args: str) -> tuple[int, str]:
     return 0, out.getvalue().strip()
 
 
+@cache
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("verify_history_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def script_verify(*args: str) -> tuple[int, str]:
-    """scripts/verify_history.py, in its own process: (exit status, stdout)."""
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "verify_history.py"), dsn(), *args],
+    """scripts/verify_history.py's main() (in this process: test_standalone runs it in its own)."""
+    out = StringIO()
+    with redirect_stdout(out):
+        status = _script().main([dsn(), *args])
+    return status, out.getvalue().strip()
+
+
+def script_process(*args: str) -> subprocess.CompletedProcess:
+    """The script in a process of its own where importing Django fails."""
+    runner = (
+        "import runpy, sys; sys.modules['django'] = None; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", runner, str(SCRIPT), dsn(), *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        cwd="/",
     )
-    return done.returncode, done.stdout.strip()
 
 
 def both_verify(*args: str) -> tuple[int, str]:

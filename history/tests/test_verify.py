@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from events.tests.factories import WalletEventFactory
 from history.models import Block, Verification
 from history.services import history_seal
-from history.tests.support import both_verify, command_verify, tamper, write_records
+from history.tests.support import both_verify, command_verify, script_process, tamper, write_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,3 +142,13 @@ def test_the_command_records_each_run_for_the_admin(chain):
     assert (passed.ok, passed.blocks, passed.records, passed.problem) == (True, 3, 15, "")
     assert (failed.ok, failed.blocks, failed.records) == (False, 2, 10)
     assert failed.problem.startswith("mismatch block=3 event=")
+
+
+def test_the_script_runs_alone_without_django(chain):
+    done = script_process()
+    head = Block.objects.order_by("-number").first().hash
+    assert (done.returncode, done.stdout.strip()) == (0, f"blocks=3 records=15 head={head}"), done.stderr
+    tamper("UPDATE audit_auditrecord SET details = '{"edited": true}' WHERE id = %s", [chain[0][1][1].pk])
+    done = script_process()
+    assert done.returncode == 1 and done.stdout.startswith(f"mismatch block=1 audit={chain[0][1][1].pk} change=changed")
+    assert script_process("postgresql://nobody@127.0.0.1:1/none").returncode == 2
