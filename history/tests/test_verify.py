@@ -148,7 +148,8 @@ def test_the_script_runs_alone_without_django(chain):
     done = script_process()
     head = Block.objects.order_by("-number").first().hash
     assert (done.returncode, done.stdout.strip()) == (0, f"blocks=3 records=15 head={head}"), done.stderr
-    tamper("UPDATE audit_auditrecord SET details = '{"edited": true}' WHERE id = %s", [chain[0][1][1].pk])
+    record = chain[0][1][1]
+    tamper("""UPDATE audit_auditrecord SET details = '{"edited": true}' WHERE id = %s""", [record.pk])
     done = script_process()
-    assert done.returncode == 1 and done.stdout.startswith(f"mismatch block=1 audit={chain[0][1][1].pk} change=changed")
+    assert done.returncode == 1 and done.stdout.startswith(f"mismatch block=1 audit={record.pk} change=changed")
     assert script_process("postgresql://nobody@127.0.0.1:1/none").returncode == 2
