@@ -499,7 +499,8 @@ def extra_benchmarks(
         BENCH_WALLET_ID=prepared["deep_wallet"]["id"],
     )
     # Both at the events issue's sizes: the balance of a 1,000,000-event wallet, a 1,000,000-line backfill.
-    for script in ("bench_balance.py", "bench_backfill.py"):
+    # bench_history.py: sealing and verifying everything the run wrote, then ingest with and without a sealer.
+    for script in ("bench_balance.py", "bench_backfill.py", "bench_history.py"):
         path = ROOT / "bench" / script
         if not path.is_file():
             log(f"{script}: not present, skipped")
