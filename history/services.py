@@ -85,8 +85,8 @@ def history_seal() -> SealedBlock | None:
     keeps two sealers apart). Raises HistoryRewound after a logical restore into a
     cluster whose transaction ids restarted (docs/runbooks/history.md).
     """
-    with transaction.atomic():
-        raw = psycopg.Cursor(connection.connection)  # server-side binding: the id arrays are large
+    # Server-side binding: the id arrays are large.
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as raw:
         raw.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
         raw.execute(encoding.session_sql(local=True))
         xact_to, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
