@@ -156,6 +156,11 @@ def main() -> None:
     server = server_start(
         env, port, SimpleNamespace(profile=False, workers=None, threads=None, worker_class=None), logdir
     )
+    log("warm-up: 5 s of ingest (workers start cold)")
+    loadgen.http_phase(
+        host=HOST, port=port, keys=prepared["keys"], count=10_000, duration=5,
+        builders=[ingest_builder("hwarm", w, prepared["wallets"]) for w in range(args.clients)],
+    )  # fmt: skip
     rates: dict[str, list[float]] = {"without": [], "with": []}
     sealer_blocks = 0
     try:

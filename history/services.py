@@ -114,20 +114,21 @@ def history_seal() -> SealedBlock | None:
         )
         ids: dict[str, list[int]] = {kind.name: [] for kind in encoding.KINDS}
         public_ids: list[str] = []
-        digests: list[bytes] = []
+        digests = bytearray()
         where = f"xact_id >= {int(xact_from)} AND xact_id < {int(xact_to)}"
         for kind in encoding.KINDS:
             with raw.copy(encoding.records_copy_sql(kind, where=where)) as copy:
                 for row in copy:
                     line = bytes(row)
                     block.update(line)
-                    digests.append(encoding.record_digest(line))
+                    digests += encoding.record_digest(line)
                     record_id, public_id = encoding.record_key(line)
                     ids[kind.name].append(record_id)
                     if public_id is not None:
                         public_ids.append(public_id)
         events, audits = ids[encoding.EVENT.name], ids[encoding.AUDIT.name]
-        if not digests:
+        records = len(events) + len(audits)
+        if not records:
             return None
         digest = block.hexdigest()
         raw.execute(
@@ -142,16 +143,16 @@ def history_seal() -> SealedBlock | None:
                 xact_next,
                 len(events),
                 len(audits),
-                total + len(digests),
+                total + records,
                 max([max_event_id, *events[-1:]]),
                 max([max_audit_id, *audits[-1:]]),
                 events,
                 public_ids,
                 audits,
-                b"".join(digests),
+                bytes(digests),
             ],
         )
-        return SealedBlock(number, digest, len(digests), total + len(digests))
+        return SealedBlock(number, digest, records, total + records)
 
 
 def _connect() -> psycopg.Connection:

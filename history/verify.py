@@ -185,41 +185,53 @@ class ChainVerifier:
                 xact_next=xact_next,
             )
         )
-        stored: list[tuple[int, int, str | None]] = [
-            (0, record_id, public_id)
-            for record_id, public_id in zip(event_ids or [], event_public_ids or [], strict=False)
-        ] + [(1, record_id, None) for record_id in audit_ids or []]
-        stored_digests = [bytes(digests[i : i + DIGEST_SIZE]) for i in range(0, len(digests or b""), DIGEST_SIZE)]
-        found: list[tuple[int, int, str | None, bytes]] = []
+        # Compared as the records stream in: a block of a million records is never held as a list.
+        event_ids, audit_ids = event_ids or [], audit_ids or []
+        event_public_ids = event_public_ids or []
+        events = min(len(event_ids), len(event_public_ids))
+        size = events + len(audit_ids)
+        digests = bytes(digests or b"")
+        if stored_previous != previous_hash:
+            return Problem(BLOCK_CHANGED, f"its previous_hash is not block {number - 1}'s hash", block=number)
+        if len(digests) != size * DIGEST_SIZE:
+            return Problem(BLOCK_CHANGED, "its record index and digests disagree", block=number)
+
+        def sealed(at: int) -> tuple[int, int]:
+            return (0, event_ids[at]) if at < events else (1, audit_ids[at - events])
+
+        def problem(change: str, detail: str, at: int) -> Problem:
+            order, record_id = sealed(at)
+            public_id = event_public_ids[at] if order == 0 else None
+            return Problem(change, detail, number, encoding.KINDS[order].name, record_id, public_id)
+
+        at, counts, maxima = 0, [0, 0], []
         intrusion: Problem | None = None
-        maxima = []
         for order, kind in enumerate(encoding.KINDS):
             highest = marks[kind.name].max_ids[-1] if marks[kind.name].max_ids else 0
             for line in streams[kind.name].take(number):
                 block.update(line)
                 record_id, public_id = encoding.record_key(line)
-                found.append((order, record_id, public_id, encoding.record_digest(line)))
+                if at < size and sealed(at) < (order, record_id):
+                    return problem(MISSING, f"sealed by block {number}, no longer in the table", at)
+                if at == size or sealed(at) > (order, record_id):
+                    detail = f"inside block {number}'s sealed range but not sealed by it"
+                    return Problem(UNSEALED, detail, number, kind.name, record_id, public_id)
+                if digests[at * DIGEST_SIZE : (at + 1) * DIGEST_SIZE] != encoding.record_digest(line):
+                    return problem(CHANGED, f"a stored field differs from what block {number} sealed", at)
+                at, counts[order] = at + 1, counts[order] + 1
                 if intrusion is None and record_id <= highest:
                     intruded = marks[kind.name].intruded(record_id, encoding.record_xact(line))
                     if intruded is not None:
                         intrusion = _intrusion(kind.name, record_id, public_id, intruded, f"sealed in block {number}")
                 highest = max(highest, record_id)
             maxima.append(highest)
-
-        if stored_previous != previous_hash:
-            return Problem(BLOCK_CHANGED, f"its previous_hash is not block {number - 1}'s hash", block=number)
-        if (difference := _first_difference(number, stored, stored_digests, found)) is not None:
-            return difference
+        if at < size:
+            return problem(MISSING, f"sealed by block {number}, no longer in the table", at)
         if intrusion is not None:
             return intrusion
-        counts = (sum(1 for f in found if f[0] == 0), sum(1 for f in found if f[0] == 1))
         if block.hexdigest() != stored_hash:
             return Problem(BLOCK_CHANGED, "its hash does not match its header and records", block=number)
-        if (event_count, audit_count, records_total, max_event_id, max_audit_id) != (
-            *counts,
-            total + len(found),
-            *maxima,
-        ):
+        if (event_count, audit_count, records_total, max_event_id, max_audit_id) != (*counts, total + size, *maxima):
             return Problem(BLOCK_CHANGED, "its counts or highest ids do not match its records", block=number)
         for kind, highest in zip(encoding.KINDS, maxima, strict=True):
             marks[kind.name].max_ids.append(highest)
@@ -248,39 +260,3 @@ def _intrusion(kind: str, record_id: int, public_id: str | None, block: int, whe
         record_id=record_id,
         public_id=public_id,
     )
-
-
-def _first_difference(
-    number: int,
-    stored: list[tuple[int, int, str | None]],
-    stored_digests: list[bytes],
-    found: list[tuple[int, int, str | None, bytes]],
-) -> Problem | None:
-    """Walk what the block sealed against what the tables hold now, both in block order."""
-    if len(stored_digests) != len(stored):
-        return Problem(BLOCK_CHANGED, "its record index and digests disagree", block=number)
-    i = j = 0
-    while i < len(stored) or j < len(found):
-        here = stored[i] if i < len(stored) else None
-        now = found[j] if j < len(found) else None
-        kind_of = encoding.KINDS
-        if now is None or (here is not None and here[:2] < now[:2]):
-            order, record_id, public_id = here
-            return Problem(
-                MISSING, f"sealed by block {number}, no longer in the table", number,
-                kind_of[order].name, record_id, public_id,
-            )  # fmt: skip
-        if here is None or now[:2] < here[:2]:
-            order, record_id, public_id, _ = now
-            return Problem(
-                UNSEALED, f"inside block {number}'s sealed range but not sealed by it", number,
-                kind_of[order].name, record_id, public_id,
-            )  # fmt: skip
-        if stored_digests[i] != now[3]:
-            order, record_id, public_id = here
-            return Problem(
-                CHANGED, f"a stored field differs from what block {number} sealed", number,
-                kind_of[order].name, record_id, public_id,
-            )  # fmt: skip
-        i, j = i + 1, j + 1
-    return None
