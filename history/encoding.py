@@ -63,7 +63,7 @@ AUDIT = Kind(
 # Block order: a block's events (by id), then its audit records (by id).
 KINDS = (EVENT, AUDIT)
 
-# Text output depends on these (timestamps on TimeZone and DateStyle); SET LOCAL, per transaction.
+# Text output depends on these (timestamps on TimeZone and DateStyle).
 SESSION_SETTINGS = (
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, YMD"),
@@ -73,10 +73,9 @@ SESSION_SETTINGS = (
 )
 
 
-def session_sql(*, local: bool) -> str:
-    """The SET statements that fix every column's text output."""
-    verb = "SET LOCAL" if local else "SET"
-    return "; ".join(f"{verb} {name} = '{value}'" for name, value in SESSION_SETTINGS)
+def session_sql() -> str:
+    """The SET LOCAL statements (for the current transaction) that fix every column's text output."""
+    return "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in SESSION_SETTINGS)
 
 
 def records_copy_sql(kind: Kind, *, where: str, bucket: str | None = None) -> str:

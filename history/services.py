@@ -88,7 +88,7 @@ def history_seal() -> SealedBlock | None:
     # Server-side binding: the id arrays are large.
     with transaction.atomic(), psycopg.Cursor(connection.connection) as raw:
         raw.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
-        raw.execute(encoding.session_sql(local=True))
+        raw.execute(encoding.session_sql())
         xact_to, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
         last = raw.execute(_LAST_BLOCK_SQL).fetchone()
         number, previous_hash, xact_from, total, max_event_id, max_audit_id = (

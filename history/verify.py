@@ -72,8 +72,9 @@ class _Stream:
 
     def __init__(self, conn: psycopg.Connection, kind: encoding.Kind, thresholds: list[int]) -> None:
         bounds = "{" + ",".join(str(int(value)) for value in thresholds) + "}"
-        conn.execute(encoding.session_sql(local=False))
-        conn.execute("SET work_mem = '64MB'")  # the ORDER BY of a million records
+        # SET LOCAL: the COPY runs in this transaction, and nothing leaks to a pooled server connection.
+        conn.execute(encoding.session_sql())
+        conn.execute("SET LOCAL work_mem = '64MB'")  # the ORDER BY of a million records
         sql = encoding.records_copy_sql(kind, where="true", bucket=f"width_bucket(xact_id, '{bounds}'::bigint[])")
         self._rows = self._read(conn, sql)
         self.current: tuple[int, bytes] | None = next(self._rows, None)
@@ -125,7 +126,7 @@ class ChainVerifier:
     def run(self, *, expected_head: str | None = None) -> VerifyResult:
         conn = self.blocks
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # bounds and blocks from one snapshot
-        conn.execute(encoding.session_sql(local=True))
+        conn.execute(encoding.session_sql())
         bounds = conn.execute("SELECT number, xact_from, xact_to FROM history_block ORDER BY number").fetchall()
         thresholds = [0]
         structural: Problem | None = None

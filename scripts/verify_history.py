@@ -23,8 +23,10 @@ import psycopg
 
 VERSION = "amani-history/1"
 GENESIS = "0" * 64
-SETTINGS = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; " \
-    "SET client_encoding = 'UTF8'; SET extra_float_digits = '1'"  # fmt: skip
+SETTINGS = (  # per transaction: every read below runs inside one
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; "
+    "SET LOCAL client_encoding = 'UTF8'; SET LOCAL extra_float_digits = '1'"
+)
 # (kind, table, columns): the encoding's field order. A block holds its events, then its audit records, each by id.
 TABLES = (
     ("event", "events_walletevent", "id, public_id, wallet_id, provider, event_type, amount, currency, "
@@ -52,7 +54,7 @@ def record_name(kind: str, line: bytes) -> tuple[int, str]:
 def records(conn: psycopg.Connection, kind: str, table: str, columns: str, bounds: list[int]):
     """(block, line) for every record, block = 1.. for sealed ranges, len(bounds) for the unsealed tail."""
     conn.execute(SETTINGS)
-    conn.execute("SET work_mem = '64MB'")
+    conn.execute("SET LOCAL work_mem = '64MB'")
     array = "{" + ",".join(map(str, bounds)) + "}"
     # Names and integers only.
     query = f"COPY (SELECT width_bucket(xact_id, '{array}'::bigint[]), '{kind}', {columns} FROM {table} ORDER BY 1, id) TO STDOUT"  # noqa: S608, E501
