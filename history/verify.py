@@ -119,6 +119,8 @@ class _Marks:
 
 
 class ChainVerifier:
+    """One verification: `blocks` reads the chain, `records[kind]` streams that kind's records."""
+
     def __init__(self, blocks: psycopg.Connection, records: Mapping[str, psycopg.Connection]) -> None:
         self.blocks = blocks
         self.records = records
