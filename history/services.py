@@ -36,6 +36,7 @@ class SealedBlock:
     hash: str
     records: int
     records_total: int
+    more: bool = False  # the block was cut at MAX_BLOCK_RECORDS: committed records remain
 
 
 # The horizon: the oldest transaction of the snapshot still running, leaving out those known to
@@ -77,8 +78,34 @@ _INSERT_SQL = (
 )
 
 
-def history_seal() -> SealedBlock | None:
-    """Seal every record committed and not yet sealed into the next block; None when there is none.
+# A block holds whole transactions, at most this many records unless one transaction has more:
+# a backlog (a sealer stopped for hours) is sealed in several blocks, in bounded memory.
+MAX_BLOCK_RECORDS = 200_000
+
+
+def _bound(raw: psycopg.Cursor, xact_from: int, xact_to: int, max_records: int) -> int:
+    """The upper bound of the next block: xact_to, or lower when the range holds more than max_records."""
+    ranged = " UNION ALL ".join(
+        f"SELECT xact_id FROM {kind.table} WHERE xact_id >= %(low)s AND xact_id < %(high)s"  # noqa: S608
+        for kind in encoding.KINDS
+    )
+    params = {"low": xact_from, "high": xact_to, "over": max_records}
+    nth = f"SELECT xact_id FROM ({ranged}) AS r ORDER BY xact_id OFFSET %(over)s LIMIT 1"  # noqa: S608
+    (cut,) = raw.execute(nth, params).fetchone() or (None,)
+    if cut is None:
+        return xact_to
+    if cut == xact_from:  # one transaction holds more than max_records: it is a block of its own
+        after = f"SELECT min(xact_id) FROM ({ranged}) AS r WHERE xact_id > %(low)s"  # noqa: S608
+        (cut,) = raw.execute(after, params).fetchone()
+        return xact_to if cut is None else cut
+    return cut
+
+
+def history_seal(*, max_records: int = MAX_BLOCK_RECORDS) -> SealedBlock | None:
+    """Seal committed records not yet sealed into the next block; None when there is none.
+
+    One block of whole transactions, at most `max_records` records (unless a single
+    transaction has more): call again until None to seal everything.
 
     Runs in its own transaction, beside the writers: it reads what they committed and
     inserts one block row; it takes no lock a writer waits for (the advisory lock only
@@ -101,6 +128,7 @@ def history_seal() -> SealedBlock | None:
             )
         if xact_to == xact_from:
             return None
+        horizon, xact_to = xact_to, _bound(raw, xact_from, xact_to, max_records)
         (xact_next,) = raw.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
         block = hashlib.sha256(
             encoding.header(
@@ -152,7 +180,7 @@ def history_seal() -> SealedBlock | None:
                 bytes(digests),
             ],
         )
-        return SealedBlock(number, digest, records, total + records)
+        return SealedBlock(number, digest, records, total + records, more=xact_to < horizon)
 
 
 def _connect() -> psycopg.Connection:

@@ -130,3 +130,20 @@ def test_a_rolled_back_writer_leaves_nothing_to_seal_and_no_false_alarm():
     WalletEventFactory()
     history_seal()
     assert both_verify()[0] == 0
+
+
+def test_a_backlog_is_sealed_in_blocks_of_whole_transactions_of_bounded_size():
+    for _ in range(3):
+        write_records(events=2, audits=1)  # autocommit: a transaction per record
+    with transaction.atomic():
+        big = WalletEventFactory.create_batch(5)  # one transaction of five events
+    sizes = []
+    while (block := history_seal(max_records=2)) is not None:
+        sizes.append(block.records)
+        if not block.more:
+            break
+    assert sum(sizes) == 6 + 3 + 5 and max(sizes) == 5  # the big transaction alone exceeds the bound
+    assert all(size <= 2 for size in sizes if size != 5)
+    (holding,) = [b for b in Block.objects.all() if big[0].pk in b.event_ids]
+    assert sorted(holding.event_ids) == [event.pk for event in big]
+    assert both_verify()[0] == 0

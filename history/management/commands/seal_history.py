@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection
 
-from history.services import HistoryRewound, SealedBlock, history_seal
+from history.services import HistoryRewound, history_seal
 
 logger = logging.getLogger("history.seal")
 
@@ -30,7 +30,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         every = options["every"]
         if every is None:
-            self._report(self._seal_once(), quiet=False)
+            if not self._seal_all():
+                self.stdout.write("nothing to seal")
             return
         if not 0 < every <= 3600:
             raise CommandError("--every must be more than 0 and at most 3600 seconds.", returncode=2)
@@ -41,24 +42,26 @@ class Command(BaseCommand):
         while not stop.is_set():
             began = time.monotonic()
             try:
-                self._report(self._seal_once(), quiet=True)
+                self._seal_all()
             except DatabaseError:
                 # The database restarting or failing over: try again at the next tick, on a new connection.
                 logger.exception("sealing failed; retrying in %s s", every)
                 connection.close()
             stop.wait(max(0.0, every - (time.monotonic() - began)))
 
-    @staticmethod
-    def _seal_once() -> SealedBlock | None:
-        try:
-            return history_seal()
-        except HistoryRewound as exc:
-            raise CommandError(f"refusing to seal: {exc}", returncode=1) from None
-
-    def _report(self, block: SealedBlock | None, *, quiet: bool) -> None:
-        if block is not None:
+    def _seal_all(self) -> int:
+        """Seal what has committed; a backlog comes in several blocks of bounded size."""
+        sealed = 0
+        while True:
+            try:
+                block = history_seal()
+            except HistoryRewound as exc:
+                raise CommandError(f"refusing to seal: {exc}", returncode=1) from None
+            if block is None:
+                return sealed
+            sealed += 1
             self.stdout.write(
                 f"block={block.number} records={block.records} total={block.records_total} hash={block.hash}"
             )
-        elif not quiet:
-            self.stdout.write("nothing to seal")
+            if not block.more:
+                return sealed
