@@ -8,9 +8,10 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from audit.models import AuditRecord
 from audit.tests.factories import AuditRecordFactory
 from events.models import WalletEvent
-from events.tests.factories import WalletEventFactory
+from events.tests.factories import WalletEventFactory, WalletFactory
 from history import encoding
 from history.models import GENESIS_HASH, Block
 from history.services import history_seal
@@ -146,4 +147,24 @@ def test_a_backlog_is_sealed_in_blocks_of_whole_transactions_of_bounded_size():
     assert all(size <= 2 for size in sizes if size != 5)
     (holding,) = [b for b in Block.objects.all() if big[0].pk in b.event_ids]
     assert sorted(holding.event_ids) == [event.pk for event in big]
+    assert both_verify()[0] == 0
+
+
+def test_batches_and_single_ingests_through_the_api_are_sealed_with_their_audit_records(signed_client):
+    wallet = WalletFactory()
+    items = [
+        {"wallet_id": str(wallet.public_id), "event_type": "deposit", "amount": f"{i}.50", "currency": "NGN",
+         "provider_event_id": f"hist-batch-{i}", "occurred_at": "2026-11-20T14:02:18Z"}
+        for i in range(1, 4)
+    ]  # fmt: skip
+    assert signed_client.post("/api/v1/events/batch", {"events": items}).status_code == 200
+    single = dict(items[0], provider_event_id="hist-single")
+    del single["wallet_id"]
+    assert signed_client.post(f"/api/v1/wallets/{wallet.public_id}/events/ingest", single).status_code == 201
+    history_seal()
+    events = set(WalletEvent.objects.values_list("pk", flat=True))
+    audits = set(AuditRecord.objects.values_list("pk", flat=True))
+    assert len(events) == 4 and len(audits) >= 4  # one audit record per new event, and the API client's
+    (block,) = Block.objects.all()
+    assert (set(block.event_ids), set(block.audit_ids)) == (events, audits)
     assert both_verify()[0] == 0
