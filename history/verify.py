@@ -148,7 +148,7 @@ class ChainVerifier:
             previous_hash, total, blocks, hashes = GENESIS_HASH, 0, 0, set()
             problem: Problem | None = None
             with conn.cursor(name="history_blocks") as cursor:
-                cursor.itersize = 64
+                cursor.itersize = 8  # block rows carry their record index: a few at a time
                 cursor.execute(_BLOCKS_SQL, [sealed])
                 for row in cursor:
                     problem = self._block(row, previous_hash, total, streams, marks)
