@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 APPEND_ONLY_MODELS = (
     "events.WalletEvent",
     "audit.AuditRecord",
+    "history.Block",
 )
 READ_ONLY_TABLES = ("django_migrations",)
 ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"

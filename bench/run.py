@@ -503,8 +503,15 @@ def extra_benchmarks(
     )
     # Both at the events issue's sizes: the balance of a 1,000,000-event wallet, a 1,000,000-line backfill.
     # bench_webhooks.py first, so that the time budget never skips it; bench_console.py right
-    # after bench_balance.py: it reuses the two wallets that one built.
-    for script in ("bench_webhooks.py", "bench_balance.py", "bench_console.py", "bench_backfill.py"):
+    # after bench_balance.py: it reuses the two wallets that one built; bench_history.py last:
+    # sealing and verifying everything the run wrote, then ingest with and without a sealer.
+    for script in (
+        "bench_webhooks.py",
+        "bench_balance.py",
+        "bench_console.py",
+        "bench_backfill.py",
+        "bench_history.py",
+    ):
         path = ROOT / "bench" / script
         if not path.is_file():
             log(f"{script}: not present, skipped")

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "events.apps.EventsConfig",
     "audit.apps.AuditConfig",
     "webhooks.apps.WebhooksConfig",
+    "history.apps.HistoryConfig",
 ]
 
 MIDDLEWARE = [
