@@ -22,14 +22,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
-# SQLite file db.sqlite3 unless DATABASE_URL is set; DEBUG defaults to true here only.
+# DATABASE_URL, else an embedded PostgreSQL whose data stays in .pgdata/ (started and stopped
+# with the server): migrate, print the demo client, serve. DEBUG defaults to true here only.
 run: $(VENV)/.run-installed
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py create_demo_client --force --base-url http://$(HOST):$(PORT)
-	DEBUG=$${DEBUG:-true} exec $(BIN)/gunicorn amani.wsgi:application --config gunicorn.conf.py \
-		--bind $(HOST):$(PORT) --workers $(WORKERS)
+	DEBUG=$${DEBUG:-true} exec $(BIN)/python scripts/run_server.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
-# PostgreSQL: DATABASE_URL, else 127.0.0.1:5432 (user postgres), else a throwaway cluster.
+# PostgreSQL: DATABASE_URL, else 127.0.0.1:5432 (user postgres), else a throwaway embedded one.
 test: $(VENV)/.dev-installed
 	@# The admin browser tests drive Debian's headless Chromium; installed here when missing (root only).
 	@bash scripts/ensure_chromium.sh || echo "warning: Chromium missing, the browser tests will fail" >&2
@@ -49,4 +47,4 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable
@@ -9,12 +10,14 @@ from itertools import count
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
+from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.test import Client, TransactionTestCase
 
 from amani import signing
 from amani.clients import IssuedKey, api_client_create
 from amani.models import Scope
+from amani.tests import roles
 
 ALL_SCOPES = list(Scope.values)
 _names = count(1)
@@ -117,3 +120,37 @@ def signed_client_for(make_api_key):
         return SignedClient(issued.key_id, issued.secret)
 
     return make
+
+
+# --- the service's database role (amani.tests.roles) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Migrated as the owner; from here on every connection is the service's role."""
+    settings_dict = connections.settings[DEFAULT_DB_ALIAS]
+    owner, role = settings_dict["USER"], roles.app_role_name(settings_dict["NAME"])
+    with django_db_blocker.unblock():
+        call_command("create_app_role", role, stdout=io.StringIO())
+        with connection.cursor() as cursor:
+            cursor.execute(roles.ANALYZE_FUNCTION)
+            cursor.execute(f"GRANT EXECUTE ON FUNCTION test_analyze(regclass) TO {connection.ops.quote_name(role)}")
+    roles.app_role_start(owner=owner, role=role)
+    yield
+    roles.app_role_stop()
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        # The database is dropped next; its grants go with the role (roles are per server).
+        cursor.execute(f"DROP OWNED BY {connection.ops.quote_name(role)}")
+        cursor.execute(f"DROP ROLE {connection.ops.quote_name(role)}")
+
+
+_flush_after_transactional_test = TransactionTestCase._fixture_teardown
+
+
+def _flush_as_owner(self: TransactionTestCase) -> None:
+    """Emptying the tables after a transactional test is TRUNCATE, which the role must not hold."""
+    with roles.database_owner():
+        _flush_after_transactional_test(self)
+
+
+TransactionTestCase._fixture_teardown = _flush_as_owner

@@ -1,7 +1,12 @@
 """gunicorn configuration, from the environment: `gunicorn amani.wsgi:application -c gunicorn.conf.py`.
 
-Sync workers, one thread each: every request holds one database connection for its
-duration and no more, and a slow request cannot stall others in the same worker.
+Threaded workers (amani.gunicorn_worker: gthread accepting only while a thread is free),
+keep-alive on: callers are backend services that hold connections open, which sync
+workers cannot serve (they close after every response). A client slow to send its body
+holds one thread, for API_BODY_READ_TIMEOUT_SECONDS at most (amani.middleware), never a
+whole worker; in production a buffering proxy in front sends complete requests only
+(docs/security.md). Each thread holds its own database connection: at most
+WEB_CONCURRENCY x GUNICORN_THREADS per server (docs/scaling.md for PgBouncer).
 Access lines come from the application (amani.logging, JSON with the request id),
 so gunicorn's own access log is off.
 
@@ -9,9 +14,10 @@ so gunicorn's own access log is off.
 |---------------------------|-------------------------|
 | GUNICORN_BIND             | 127.0.0.1:8000          |
 | WEB_CONCURRENCY           | 2 x CPU cores + 1, <= 8 |
-| GUNICORN_TIMEOUT          | 30 (seconds)            |
+| GUNICORN_THREADS          | 4 (per worker)          |
+| GUNICORN_TIMEOUT          | 30 (seconds; also the longest wait for a read of a request's headers) |
 | GUNICORN_GRACEFUL_TIMEOUT | 30 (seconds)            |
-| GUNICORN_KEEPALIVE        | 5 (seconds)             |
+| GUNICORN_KEEPALIVE        | 5 (seconds; idle kept-alive connection) |
 | GUNICORN_MAX_REQUESTS     | 10000 (0: never recycle)|
 | FORWARDED_ALLOW_IPS       | 127.0.0.1               |
 | GUNICORN_CONTROL_SOCKET   | none (control socket off)|
@@ -26,8 +32,8 @@ _env = os.environ
 
 bind = _env.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(_env.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
-worker_class = "sync"
-threads = 1
+worker_class = "amani.gunicorn_worker.ThreadWorker"
+threads = int(_env.get("GUNICORN_THREADS", "4"))
 timeout = int(_env.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(_env.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(_env.get("GUNICORN_KEEPALIVE", "5"))

@@ -11,10 +11,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -151,7 +151,9 @@ class ApiClientAdmin(admin.ModelAdmin):
         return [path("<path:object_id>/issue-key/", view, name="{}_{}_issue_key".format(*info)), *super().get_urls()]
 
     def issue_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        client = get_object_or_404(ApiClient, pk=object_id)
+        client = self.get_object(request, unquote(object_id))  # None for an id that is not one (abc)
+        if client is None:
+            raise Http404("No such API client.")
         if not self.has_change_permission(request, client):
             raise PermissionDenied
         return self.issued_keys_response(request, [(client, api_key_create(client=client, actor=staff_actor(request)))])
@@ -181,7 +183,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return [path("<path:object_id>/revoke/", view, name="{}_{}_revoke".format(*info)), *super().get_urls()]
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        key = get_object_or_404(ApiKey.objects.select_related("client"), pk=object_id)
+        key = self.get_object(request, unquote(object_id))  # None for an id that is not one (abc)
+        if key is None:
+            raise Http404("No such API key.")
         if not self.has_change_permission(request, key):
             raise PermissionDenied
         if key.revoked_at is None:

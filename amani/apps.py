@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AmaniConfig(AppConfig):
@@ -11,3 +12,6 @@ class AmaniConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI security scheme of HmacAuthentication with drf-spectacular.
         from amani import schema  # noqa: F401
+        from amani.database_roles import app_role_after_migrate
+
+        post_migrate.connect(app_role_after_migrate, sender=self)

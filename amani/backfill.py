@@ -14,7 +14,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import json
 import os
 import stat
 import sys
@@ -25,6 +24,7 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from amani.json_bounds import document_loads
 from audit.services import Actor, audit_record
 
 FORMATS = ("jsonl", "csv")
@@ -72,19 +72,12 @@ class Source:
             self.stream.close()
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# One decoder for every record: json.loads with keyword arguments builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
-
-
 def json_loads_strict(text: str | bytes) -> Any:
-    """JSON refusing NaN/Infinity (JSONL lines, CSV metadata cells); ValueError if not UTF-8 JSON."""
+    """A JSONL line or CSV metadata cell, read as the API reads a body (amani.json_bounds);
+    ValueError if it is not UTF-8 JSON within the bound."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return _DECODER.decode(text)
+    return document_loads(text)
 
 
 def source_open(path: str, fmt: str | None, *, default_format: str | None = None) -> Source:
@@ -143,7 +136,7 @@ def _jsonl_records(stream: IO[bytes], progress: Callable[[int], object]) -> Iter
             continue
         try:
             data = json_loads_strict(raw)
-        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        except ValueError:  # UnicodeDecodeError and too deep documents too
             yield line_no, "invalid_json: the line is not valid UTF-8 JSON."
             continue
         if not isinstance(data, dict):
@@ -187,7 +180,7 @@ def _csv_records(
             data: dict[str, Any] = {name: cell for name, cell in zip(names, row, strict=True) if cell != ""}
             if "metadata" in data:
                 # Unparsable text stays text: the parser reports "metadata: Must be a JSON object."
-                with contextlib.suppress(ValueError, RecursionError):
+                with contextlib.suppress(ValueError):
                     data["metadata"] = json_loads_strict(data["metadata"])
             yield line_no, data
     except UnicodeDecodeError as exc:

@@ -57,6 +57,8 @@ def error_code(response: HttpResponse) -> str | None:
 def _outcome(response: HttpResponse) -> str:
     if response.status_code >= 400:
         return error_code(response) or f"http_{response.status_code}"
+    if isinstance(outcome := getattr(response, "outcome", None), str):  # set by the view (webhooks)
+        return outcome
     if response.get("Idempotent-Replayed", "").lower() == "true":
         return "replayed"
     return "created" if response.status_code == 201 else "ok"

@@ -134,13 +134,18 @@ def request_observe(*, route: str, method: str, status: int, seconds: float) -> 
     request_latency.labels(route=route, method=method, status=f"{status // 100}xx").observe(seconds)
 
 
+# Gauges read from the database at scrape time (the same whichever worker answers), registered
+# by the apps that own them (history.apps); appended to either exposition below.
+scrape_time = CollectorRegistry()
+
+
 def metrics_text() -> bytes:
-    """The exposition of every worker (multiprocess mode) or of this process."""
+    """The exposition of every worker (multiprocess mode) or of this process, then the scrape-time gauges."""
     if settings.PROMETHEUS_MULTIPROC_DIR:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
-        return generate_latest(registry)
-    return generate_latest()
+        return generate_latest(registry) + generate_latest(scrape_time)
+    return generate_latest() + generate_latest(scrape_time)
 
 
 @csrf_exempt  # a POST gets the 405 envelope below, not CsrfViewMiddleware's HTML 403

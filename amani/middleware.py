@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -12,7 +13,9 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as message_middleware
 from django.contrib.sessions import middleware as session_middleware
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
+from gunicorn.http.errors import ParseException
 
 from amani.api.errors import error_response
 
@@ -34,10 +37,27 @@ class RequestIdMiddleware:
         return response
 
 
+def connection_close(request: HttpRequest) -> None:
+    """Close the connection after this response (gunicorn's threaded worker, amani.gunicorn_worker):
+    the body is unread or unreadable, so the connection cannot carry another request, and the
+    response must not announce keep-alive. Other servers close such connections themselves."""
+    message = getattr(request.META.get("wsgi.input"), "http_message", None)
+    if message is not None:
+        message.must_close = True
+
+
 class BodySizeLimitMiddleware:
-    """413 before the body is read: 1 MiB, 16 MiB on the batch endpoint."""
+    """Reads every request body before the view runs: within its size limit (413 before a
+    byte is read when Content-Length says so: 1 MiB, 16 MiB on the batch endpoint), and
+    within API_BODY_READ_TIMEOUT_SECONDS in all (408), so a client that sends less than it
+    announced, or stalls, holds a gunicorn thread for that long at most, never the worker.
+
+    A body that cannot be read (a malformed chunk, the client gone) is 400 `invalid_json`;
+    gunicorn then closes the connection, since where the next request would start is unknown.
+    """
 
     batch_path = "/api/v1/events/batch"
+    read_step = 64 * 1024
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -49,15 +69,78 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > limit:
+            connection_close(request)
             return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
-        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # Django reads no body without Content-Length, so a chunked body would look empty
-            # (and its signature wrong). gunicorn de-chunks it: read it here, within the limit.
-            body = request.META["wsgi.input"].read(limit + 1)
-            if len(body) > limit:
-                return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
-            request._stream = io.BytesIO(body)
-            request.META["CONTENT_LENGTH"] = str(len(body))
+        # Django reads no body without Content-Length, so a chunked body would look empty
+        # (and its signature wrong); gunicorn de-chunks it and it is read here, within the limit.
+        chunked = not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if not length and not chunked:
+            return self.get_response(request)
+        try:
+            body = self.body_read(request.META, expected=length or limit + 1)
+        except TimeoutError:
+            connection_close(request)
+            timeout = settings.API_BODY_READ_TIMEOUT_SECONDS
+            return error_response(408, "request_timeout", f"The request body did not arrive within {timeout} s.")
+        except (OSError, ValueError, ParseException):
+            connection_close(request)
+            return error_response(400, "invalid_json", "The request body could not be read (malformed or cut short).")
+        if len(body) > limit:
+            connection_close(request)
+            return error_response(413, "payload_too_large", f"The request body is over {limit} bytes.")
+        if length and len(body) < length:
+            connection_close(request)
+            return error_response(400, "invalid_json", "The request body ended before its Content-Length.")
+        request._stream = io.BytesIO(body)
+        request.META["CONTENT_LENGTH"] = str(len(body))
+        return self.get_response(request)
+
+    def body_read(self, environ: dict, *, expected: int) -> bytes:
+        """Up to `expected` bytes of wsgi.input, by the deadline; TimeoutError past it.
+
+        Under gunicorn the socket's timeout is set to the time left before each read (a
+        client trickling a byte at a time cannot stretch it); other servers read as they do.
+        """
+        stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
+        deadline = time.monotonic() + settings.API_BODY_READ_TIMEOUT_SECONDS
+        parts: list[bytes] = []
+        received = 0
+        try:
+            while received < expected:
+                if sock is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    sock.settimeout(remaining)
+                part = stream.read(min(self.read_step, expected - received))
+                if not part:
+                    break
+                parts.append(part)
+                received += len(part)
+        finally:
+            if sock is not None:
+                sock.settimeout(None)
+        return b"".join(parts)
+
+
+class AdminNulCharacterMiddleware:
+    """A NUL character in an admin query string or form is a 400 before any lookup runs.
+
+    PostgreSQL text cannot hold NUL, so no row could match it, and psycopg refuses to send
+    it: every admin filter, search box and lookup parameter (`?resource_id=%00`) was a 500.
+    The API's own parameters are validated field by field (400 `validation_error`).
+    """
+
+    admin_prefix = "/admin/"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(self.admin_prefix):
+            for params in (request.GET, request.POST):
+                if any("\x00" in key or any("\x00" in value for value in values) for key, values in params.lists()):
+                    raise BadRequest("Null characters are not allowed in admin parameters.")
         return self.get_response(request)
 
 

@@ -64,3 +64,11 @@ def amount_format(value: Decimal, currency: str) -> str:
     """Render with exactly the currency's minor-unit digits."""
     exponent = currency_exponent(currency)
     return str(value.quantize(Decimal(1).scaleb(-exponent)))
+
+
+def amount_display(value: Decimal, currency: str) -> str:
+    """`amount_format` for pages (the admin): a row the API would never have stored is shown as it is."""
+    try:
+        return amount_format(value, currency)
+    except (MoneyError, ArithmeticError):
+        return str(value)

@@ -5,7 +5,9 @@ Views that only read (event history, balances, reconciliation) wrap their work i
 Everything else, every write, and any read inside a transaction on the primary stays
 on "default", so a service never reads its own half-written change from a replica that
 cannot see it. A replica lags the primary by its replay delay: a read routed there may
-miss a change committed a moment ago (docs/scaling.md).
+miss a change committed a moment ago. Hand-written SQL on `django.db.connection` stays on
+the primary: the wallet lookup that decides a 404 (wallets.selectors.wallet_get) is
+read-your-writes on purpose (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import DEFAULT_DB_ALIAS, connections
 
 REPLICA = "replica"
 
@@ -35,15 +36,6 @@ def reading_from_replica() -> Iterator[None]:
         yield
     finally:
         _replica_reads.reset(token)
-
-
-def read_connection(model: type) -> BaseDatabaseWrapper:
-    """The connection a hand-written (raw SQL) read of `model` uses: the router's choice.
-
-    `django.db.connection` is always "default"; raw reads that should follow
-    `reading_from_replica()` take their cursor from here instead.
-    """
-    return connections[router.db_for_read(model)]
 
 
 def replica_configured() -> bool:

@@ -31,6 +31,8 @@ api_v1 = [
     ),
     path("", include("wallets.api.urls")),
     path("", include("events.api.urls")),
+    path("", include("webhooks.api.urls")),
+    path("", include("history.api.urls")),
 ]
 
 urlpatterns = [

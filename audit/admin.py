@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
 from audit.models import AuditRecord
 
 # Filter choices come from the newest records, never from a DISTINCT over the whole table.
@@ -62,9 +62,11 @@ class AuditRecordAdmin(ReadOnlyModelAdmin):
         "user_id",
         "resource_type",
         "resource_id",
-        "details",
+        "details_display",
     )
     readonly_fields = fields
+    json_fields = ("details",)
+    details_display = json_display("details")
 
     def search_condition(self, term: str) -> Q | None:
         condition = Q(resource_id=term) | Q(request_id=term)

@@ -9,11 +9,8 @@ from django.utils.functional import cached_property
 
 
 def table_row_estimate(queryset: QuerySet) -> int | None:
-    """PostgreSQL's planner estimate of the table's rows; None when unknown or not PostgreSQL."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
+    """PostgreSQL's planner estimate of the table's rows; None when unknown."""
+    with connections[queryset.db].cursor() as cursor:
         cursor.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [queryset.model._meta.db_table]
         )

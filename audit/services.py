@@ -119,8 +119,6 @@ def _insert(records: list[AuditRecord]) -> list[AuditRecord]:
     """
     if not records:
         return records
-    if connection.vendor != "postgresql":  # SQLite (`make run`)
-        return AuditRecord.objects.bulk_create(records)
     fields, sql, single = _insert_sql()
     params: list[object] = []
     for field in fields:

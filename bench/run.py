@@ -46,6 +46,8 @@ HOST = "127.0.0.1"
 EVENT_TYPES = ["deposit", "deposit", "deposit", "withdrawal", "transfer_in", "transfer_out", "fee", "refund"]
 EPOCH = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
 RUN = uuid.uuid4().hex[:8]
+# The server's Paystack webhook secret (bench_webhooks.py signs its deliveries with it).
+BENCH_PAYSTACK_SECRET = "bench-paystack-secret"  # noqa: S105 (a bench-only value)
 
 
 def log(message: str) -> None:
@@ -148,6 +150,7 @@ def server_env(url: str) -> dict[str, str]:
         ALLOWED_HOSTS=HOST,
         DJANGO_SETTINGS_MODULE="amani.settings.base",
         PYTHONPATH=str(ROOT),
+        PAYSTACK_SECRET_KEY=BENCH_PAYSTACK_SECRET,
     )
     return env
 
@@ -560,7 +563,7 @@ def report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[tu
 def extra_benchmarks(
     env: dict[str, str], database_url: str, port: int, prepared: dict[str, Any], deadline: float
 ) -> None:
-    """The backfill and balance benchmarks of the events issue, when present."""
+    """The webhook benchmark (first: it takes about a minute), then the events issue's backfill and balance ones."""
     key = prepared["keys"][0]
     env = dict(
         env,
@@ -571,7 +574,16 @@ def extra_benchmarks(
         BENCH_WALLET_ID=prepared["deep_wallet"]["id"],
     )
     # Both at the events issue's sizes: the balance of a 1,000,000-event wallet, a 1,000,000-line backfill.
-    for script in ("bench_balance.py", "bench_backfill.py"):
+    # bench_webhooks.py first, so that the time budget never skips it; bench_console.py right
+    # after bench_balance.py: it reuses the two wallets that one built; bench_history.py last:
+    # sealing and verifying everything the run wrote, then ingest with and without a sealer.
+    for script in (
+        "bench_webhooks.py",
+        "bench_balance.py",
+        "bench_console.py",
+        "bench_backfill.py",
+        "bench_history.py",
+    ):
         path = ROOT / "bench" / script
         if not path.is_file():
             log(f"{script}: not present, skipped")
@@ -617,7 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=480.0, help="seconds for the whole run, extras included (default 480)"
     )
-    parser.add_argument("--no-extras", action="store_true", help="skip bench_backfill.py and bench_balance.py")
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip bench_backfill.py, bench_balance.py and bench_console.py"
+    )
     parser.add_argument(
         "--pgbouncer", action="store_true", help="gunicorn reaches PostgreSQL through PgBouncer (transaction pooling)"
     )

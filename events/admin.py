@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -12,8 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin
-from amani.money import MoneyError, amount_format
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
+from amani.money import amount_display, amount_format
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
 from wallets.models import Provider, Wallet
@@ -23,14 +22,6 @@ def _wallet_link(row: WalletEvent | ProviderBalanceReport) -> str:
     """The row's wallet (its public id), linked to the wallet's admin page."""
     url = reverse("admin:wallets_wallet_change", args=[row.wallet_id])
     return format_html('<a href="{}">{}</a>', url, row.wallet.public_id)
-
-
-def _money(value: Decimal, currency: str) -> str:
-    """An amount with exactly the currency's minor-unit digits, as the API renders it (25.5000 -> 25.50)."""
-    try:
-        return amount_format(value, currency)
-    except (MoneyError, ArithmeticError):  # a row the API would never have stored: show it as is
-        return str(value)
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -77,6 +68,7 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
     )
     list_filter = ("event_type", ProviderFilter, CurrencyFilter)
     list_select_related = ("wallet",)
+    deferred_related = ("wallet__metadata",)
     # A placeholder that shows the search box; get_search_results does exact matches only.
     search_fields = ("=public_id",)
     search_help_text = "Exact event id, wallet id, provider event id or idempotency key."
@@ -90,11 +82,13 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
         "currency",
         "provider_event_id",
         "idempotency_key",
-        "metadata",
+        "metadata_display",
         "occurred_at",
         "created_at",
     )
     readonly_fields = fields
+    json_fields = ("metadata",)
+    metadata_display = json_display("metadata")
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # One wallet's history: ix_event_wallet_occurred, in the API's order. Everything: the primary key.
@@ -121,7 +115,7 @@ class WalletEventAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, event: WalletEvent) -> str:
-        return _money(event.amount, event.currency)
+        return amount_display(event.amount, event.currency)
 
 
 @admin.register(ProviderBalanceReport)
@@ -139,6 +133,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
     )
     list_filter = (CurrencyFilter,)
     list_select_related = ("wallet",)
+    deferred_related = ("wallet__metadata",)
     search_fields = ("=public_id",)
     search_help_text = "Exact report id or wallet id."
     ordering = ("-reported_at", "-id")
@@ -168,11 +163,11 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Available", ordering="available")
     def available_display(self, report: ProviderBalanceReport) -> str:
-        return _money(report.available, report.currency)
+        return amount_display(report.available, report.currency)
 
     @admin.display(description="Ledger", ordering="ledger")
     def ledger_display(self, report: ProviderBalanceReport) -> str:
-        return "-" if report.ledger is None else _money(report.ledger, report.currency)
+        return "-" if report.ledger is None else amount_display(report.ledger, report.currency)
 
     @admin.display(description="Latest reconciliation (this wallet and currency)")
     def reconciliation(self, report: ProviderBalanceReport) -> str:
@@ -187,3 +182,7 @@ class ProviderBalanceReportAdmin(ReadOnlyModelAdmin):
             f"{amount_format(result.difference_available, result.currency)}, ledger "
             f"{'-' if ledger is None else amount_format(ledger, result.currency)}"
         )
+
+
+# The wallet's page becomes the support console (events/admin_console.py replaces the registry's admin).
+import events.admin_console  # noqa: E402, F401

@@ -8,13 +8,13 @@ available = ledger - held
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import NotSupportedError, connection, router, transaction
+from django.db import connection, router, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -62,21 +62,19 @@ def bucket_upsert_sql(source: str) -> str:
     """One statement adding the events of `source` to their day buckets.
 
     `source` is a relation with the columns wallet_id, currency, event_type, amount
-    and occurred_at: on PostgreSQL the rows an INSERT … RETURNING just wrote (a CTE
-    of events.services), elsewhere the events table filtered on the new ids. The
-    deltas are summed per (wallet, currency, UTC day) and upserted in that order, so
-    concurrent writers lock bucket rows in the same order and cannot deadlock. The
-    ledger and held rules are the sign tables above, as in the verification.
+    and occurred_at: the rows an INSERT … RETURNING just wrote (a CTE of
+    events.services). The deltas are summed per (wallet, currency, UTC day) and
+    upserted in that order, so concurrent writers lock bucket rows in the same order
+    and cannot deadlock. The ledger and held rules are the sign tables above, as in
+    the verification.
     """
     table = BalanceBucket._meta.db_table
-    # The UTC day; SQLite keeps datetimes as UTC text.
-    day = "(occurred_at AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(occurred_at)"
     ledger = _signed_amount_sql(LEDGER_SIGN, "amount")
     held = _signed_amount_sql(HELD_SIGN, "amount")
     return (
         f"INSERT INTO {table} AS b (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
-        f"SELECT wallet_id, currency, {day}, SUM({ledger}), SUM({held}), COUNT(*), MAX(occurred_at) "
-        f"FROM {source} WHERE TRUE GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "  # WHERE: SQLite's upsert grammar needs one
+        f"SELECT wallet_id, currency, (occurred_at AT TIME ZONE 'UTC')::date, SUM({ledger}), SUM({held}), "
+        f"COUNT(*), MAX(occurred_at) FROM {source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
         "ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
         "ledger = b.ledger + EXCLUDED.ledger, "
         "held = b.held + EXCLUDED.held, "
@@ -84,21 +82,6 @@ def bucket_upsert_sql(source: str) -> str:
         "last_event_at = CASE WHEN EXCLUDED.last_event_at > b.last_event_at "
         "THEN EXCLUDED.last_event_at ELSE b.last_event_at END"
     )
-
-
-def balance_buckets_add(*, event_ids: Sequence[int]) -> None:
-    """Add stored events, by id, to their day buckets; in the transaction that inserted them.
-
-    The PostgreSQL write paths do not call this: their INSERT carries the same upsert
-    (bucket_upsert_sql over its RETURNING rows), one round trip fewer.
-    """
-    if not event_ids:
-        return
-    events = WalletEvent._meta.db_table
-    placeholders = ", ".join(["%s"] * len(event_ids))
-    source = f"(SELECT wallet_id, currency, event_type, amount, occurred_at FROM {events} WHERE id IN ({placeholders}))"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(bucket_upsert_sql(f"{source} AS new_events"), list(event_ids))
 
 
 @dataclass(frozen=True)
@@ -223,12 +206,10 @@ def wallet_balances(*, wallet: Wallet, as_of: dt.datetime, currency: str | None 
 
     One entry per currency with such an event, ordered by currency; `[]` before the
     first event. One statement (the bucket sums UNION ALL the day's event sums, added
-    up here), so both halves are read from one snapshot; portable ORM, so it runs on
-    the embedded SQLite of `make run` as well as on PostgreSQL. The cost is bounded by
-    the number of days with activity plus, only when `as_of` falls before the last
-    event of its day, that day's events up to `as_of`; never by the length of the
-    history. Exact on PostgreSQL (numeric sums, Decimal); on SQLite Django keeps
-    decimals as REAL, so sums are exact only to 15 significant digits.
+    up here), so both halves are read from one snapshot. The cost is bounded by the
+    number of days with activity plus, only when `as_of` falls before the last event
+    of its day, that day's events up to `as_of`; never by the length of the history.
+    Exact: numeric sums, Decimal.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware datetime")
@@ -290,22 +271,12 @@ def _recomputation_sql(*, one_wallet: bool) -> str:
     )
 
 
-def _require_postgresql(operation: str) -> None:
-    # The recomputation is one PostgreSQL statement (FULL OUTER JOIN of two aggregates,
-    # AT TIME ZONE, a server-side cursor) and the repair takes a table lock: an embedded
-    # SQLite database (`make run` without DATABASE_URL) has no equivalent worth keeping.
-    if connection.vendor != "postgresql":
-        raise NotSupportedError(f"{operation} requires PostgreSQL (this database is {connection.vendor}).")
-
-
 def balance_buckets_verify(*, wallet: Wallet | None = None) -> Iterator[BucketMismatch]:
     """Recompute every day bucket from the events themselves and yield each one that differs.
 
     One statement, so the events and buckets are compared in one snapshot even while
     ingestion goes on. Results stream in chunks; memory does not grow with history.
-    PostgreSQL only: raises NotSupportedError at once on any other database.
     """
-    _require_postgresql("Verifying balance buckets")
     return _mismatches(wallet=wallet)
 
 
@@ -331,16 +302,17 @@ def _mismatches(*, wallet: Wallet | None) -> Iterator[BucketMismatch]:
 def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> list[BucketMismatch]:
     """Rewrite every bucket that differs from its events; returns what was repaired.
 
-    Takes a SHARE lock on the events table for the transaction: ingestion waits (it
-    cannot insert an event between the recomputation and the rewrite) while reads go on.
-    The repair is audited in the same transaction. PostgreSQL only, like the verification.
+    Takes a SHARE lock on the buckets table for the transaction: every event insert
+    upserts its bucket in the same transaction, so ingestion waits (an event committed
+    meanwhile would be missing from the recomputation) while reads go on. Not on the
+    events table: the service's database role may not lock it that strongly (it takes
+    UPDATE or DELETE privileges, which events never grant; amani.database_roles).
+    The repair is audited in the same transaction.
     """
-    _require_postgresql("Repairing balance buckets")
     buckets = BalanceBucket._meta.db_table
-    events = WalletEvent._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {events} IN SHARE MODE")
+            cursor.execute(f"LOCK TABLE {buckets} IN SHARE MODE")
         mismatches = list(_mismatches(wallet=wallet))
         wallet_pks = dict(
             Wallet.objects.filter(public_id__in={m.wallet_id for m in mismatches}).values_list("public_id", "pk")

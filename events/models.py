@@ -97,6 +97,8 @@ class ProviderBalanceReport(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["wallet", "currency", "-reported_at", "-id"], name="ix_report_wallet_latest"),
+            # The console's timeline: every currency's reports of a wallet, newest first.
+            models.Index(fields=["wallet", "-reported_at", "-id"], name="ix_report_wallet_reported"),
         ]
 
     def __str__(self) -> str:

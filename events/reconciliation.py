@@ -7,8 +7,7 @@ reconstruction, else `drift`. One wallet (the API, the report's admin page) goes
 through `events.balances.wallet_balances`; many (the wallet admin's column and filter,
 `reconcile_balances`) through one set-based query whose correlated subqueries read the
 same rows with the same sums (`balance_bucket_rows`, `balance_event_rows`, ...). The
-comparison is `_reconciliation` for both, in Decimal. Portable ORM: PostgreSQL, or the
-SQLite of `make run`.
+comparison is `_reconciliation` for both, in Decimal.
 """
 
 from __future__ import annotations
@@ -174,7 +173,7 @@ def _reconstructed(report: ProviderBalanceReport) -> CurrencyBalance:
 def _reconciliation(
     *, wallet_id: UUID, report: ProviderBalanceReport, reconstructed: CurrencyBalance
 ) -> Reconciliation:
-    """The comparison itself, in Decimal (on SQLite the sums arrive as REAL: SQL equality would be float's)."""
+    """The comparison itself, in Decimal."""
     matched = report.available == reconstructed.available and (
         report.ledger is None or report.ledger == reconstructed.ledger
     )
@@ -261,3 +260,9 @@ def wallets_in_status(status: str) -> QuerySet[Wallet]:
 def wallets_with_reports() -> RawSQL:
     """Pks of the wallets with at least one provider balance report, for `exclude(pk__in=...)`."""
     return RawSQL(f"SELECT DISTINCT p.wallet_id FROM {ProviderBalanceReport._meta.db_table} p", [])  # noqa: S608, S611
+
+
+def wallet_reconciliations(*, wallet: Wallet) -> list[Reconciliation]:
+    """The latest report of each of the wallet's currencies against the events, by currency; one query."""
+    reports = _with_reconstruction(_latest_reports().filter(wallet_id=wallet.pk)).order_by("currency")
+    return [_annotated_reconciliation(report) for report in reports]

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from rest_framework import status
 
 from amani.api.errors import DomainError
 from amani.api.idempotency import idempotency_key_check
+from amani.json_bounds import metadata_problem, text_storable
 from amani.money import MoneyError, amount_parse, currency_exponent
 from events.models import EventType
 
@@ -112,68 +110,7 @@ def timestamp_parse(value: object) -> dt.datetime:
         raise ValueError("Not a valid date and time.") from None
 
 
-def _text_ok(value: str) -> bool:
-    # PostgreSQL text refuses NUL; UTF-8 refuses lone surrogates (from JSON "\ud800" escapes).
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _json_size_bound(value: object) -> int | None:
-    """None unless storable in jsonb (no NUL or lone surrogate in any key or string, finite
-    numbers only); else an upper bound of its compact UTF-8 JSON size, found on the same walk.
-
-    A character takes at most 6 bytes (a \\uXXXX escape), an int at most bit_length/3 + 2
-    characters, a float 24: the bound only decides whether the exact size is worth computing.
-    """
-    bound = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if not _text_ok(item):
-                return None
-            bound += 6 * len(item) + 2
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str) or not _text_ok(key):
-                    return None
-                bound += 6 * len(key) + 4  # quotes, colon, comma
-                stack.append(child)
-            bound += 2
-        elif isinstance(item, list):
-            stack.extend(item)
-            bound += 2 + len(item)
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return None
-            bound += 24
-        elif isinstance(item, bool) or item is None:
-            bound += 5
-        elif isinstance(item, int):
-            bound += item.bit_length() // 3 + 2
-        else:
-            return None
-    return bound
-
-
 _ABSENT = object()
-_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def metadata_size(metadata: dict[str, Any]) -> int:
-    """Bytes of the compact UTF-8 JSON text of `metadata` (checked storable by _json_size_bound first).
-
-    One item of a batch or backfill may not carry more than a single ingest request
-    could (settings.API_MAX_BODY_BYTES, 413 there): the metadata is what can make it
-    large, every other field being bounded. Short texts are measured without encoding.
-    """
-    text = _COMPACT_JSON.encode(metadata)
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def event_parse(
@@ -249,7 +186,7 @@ def event_parse(
     if provider_event_id is not None and (
         not isinstance(provider_event_id, str)
         or not 1 <= len(provider_event_id) <= MAX_TEXT
-        or not _text_ok(provider_event_id)
+        or not text_storable(provider_event_id)
     ):
         errors["provider_event_id"] = ["Must be a string of 1-255 characters without NUL."]
 
@@ -268,12 +205,8 @@ def event_parse(
     metadata = get("metadata", _ABSENT)
     if metadata is _ABSENT:
         metadata = {}
-    elif not isinstance(metadata, dict):  # null too: a JSON object when the field is present
-        errors["metadata"] = ["Must be a JSON object."]
-    elif (bound := _json_size_bound(metadata)) is None:
-        errors["metadata"] = ["Must not contain \\u0000, unpaired surrogates or non-finite numbers."]
-    elif bound > (limit := settings.API_MAX_BODY_BYTES) and (size := metadata_size(metadata)) > limit:
-        errors["metadata"] = [f"Must serialize to at most {limit} bytes of JSON (the request body limit); got {size}."]
+    elif problem := metadata_problem(metadata):  # null too: a JSON object when the field is present
+        errors["metadata"] = [problem]
 
     provider = get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider):

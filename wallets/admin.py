@@ -4,32 +4,26 @@ Every field is read-only here: a wallet changes only through wallets.services, s
 change has its audit record. Deactivation and reactivation are actions that ask for a
 reason and need the `wallets.change_wallet_status` permission (not in the view-only
 Support group).
+
+The support console (balances, reconciliation, timeline, statement, the search for any
+identifier) extends this admin from `events.admin_console`, where the events live.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ChangeList
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, json_display
 from audit.services import Actor
-from events.reconciliation import (
-    DRIFT,
-    MATCHED,
-    wallet_reconciliation_statuses,
-    wallets_in_status,
-    wallets_with_reports,
-)
 from wallets.models import Wallet
 from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
 
@@ -50,23 +44,6 @@ def _link(url_name: str, query: str, text: str) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
 
 
-class ReconciliationFilter(admin.SimpleListFilter):
-    """The latest provider balance reports against the events (events.reconciliation)."""
-
-    title = "reconciliation"
-    parameter_name = "reconciliation"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(DRIFT, "Drift"), (MATCHED, "Matched"), ("none", "No provider report")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in (DRIFT, MATCHED):
-            return queryset.filter(pk__in=wallets_in_status(self.value()))
-        if self.value() == "none":
-            return queryset.exclude(pk__in=wallets_with_reports())
-        return queryset
-
-
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyModelAdmin):
     list_display = (
@@ -75,13 +52,12 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "provider",
         "provider_account_id",
         "is_active",
-        "reconciliation",
         "created_at",
     )
-    list_filter = ("provider", "is_active", ReconciliationFilter)
-    # A placeholder that shows the search box; get_search_results does exact matches only.
+    list_filter = ("provider", "is_active")
+    # A placeholder that shows the search box; the search itself (exact matches on any identifier,
+    # events' and audit records' included) is the console's: events.admin_console.search_condition.
     search_fields = ("=public_id",)
-    search_help_text = "Exact wallet id, user id, provider account id or idempotency key."
     ordering = ("-created_at", "-id")
     list_per_page = 50
     actions = ("deactivate_wallets", "reactivate_wallets")
@@ -92,7 +68,7 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "provider_account_id",
         "provider_customer_id",
         "idempotency_key",
-        "metadata",
+        "metadata_display",
         "is_active",
         "created_at",
         "updated_at",
@@ -100,30 +76,8 @@ class WalletAdmin(ReadOnlyModelAdmin):
         "events",
     )
     readonly_fields = fields
-
-    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
-        # One query for the page's reconciliation statuses, not one per row (and none in the count).
-        changelist = super().get_changelist_instance(request)
-        statuses = wallet_reconciliation_statuses(wallet_pks=[wallet.pk for wallet in changelist.result_list])
-        for wallet in changelist.result_list:
-            wallet.reconciliation_status = statuses.get(wallet.pk)
-        return changelist
-
-    @admin.display(description="Reconciliation")
-    def reconciliation(self, wallet: Wallet) -> str:
-        """`drift` when any currency's latest provider report disagrees with the events."""
-        return getattr(wallet, "reconciliation_status", None) or "-"
-
-    def search_condition(self, term: str) -> Q | None:
-        # Each branch is an equality on an indexed column: no icontains scan.
-        condition = Q(provider_account_id=term) | Q(idempotency_key=term)
-        try:
-            as_uuid = uuid.UUID(term)
-        except ValueError:
-            pass
-        else:
-            condition |= Q(public_id=as_uuid) | Q(user_id=as_uuid)
-        return condition
+    json_fields = ("metadata",)
+    metadata_display = json_display("metadata")
 
     @admin.display(description="Audit records")
     def audit_records(self, wallet: Wallet) -> str:

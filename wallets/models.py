@@ -52,6 +52,9 @@ class Wallet(models.Model):
             models.Index(fields=["user_id", "-created_at", "-id"], name="ix_wallet_user_created"),
             # Support searches by the provider's account id alone; the unique constraint leads with provider.
             models.Index(fields=["provider_account_id"], name="ix_wallet_provider_account_id"),
+            # The support console searches by provider customer id alone (events.console.wallet_search);
+            # provider webhooks look it up with the provider (webhooks.queries): one index serves both.
+            models.Index(fields=["provider_customer_id", "provider"], name="ix_wallet_provider_customer"),
             # `?is_active=false` lists the few deactivated wallets without walking the active ones.
             models.Index(
                 fields=["-created_at", "-id"], condition=Q(is_active=False), name="ix_wallet_inactive_created"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cache
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from amani.api.errors import NotFound
-from amani.routers import read_connection
 from amani.rows import model_from_row
 from wallets.models import Wallet
 
@@ -24,15 +24,12 @@ def wallet_get(*, public_id: UUID) -> Wallet:
     """The wallet with this public id; NotFound (404) otherwise.
 
     Hand-written SQL: every event request starts here, and compiling the ORM query
-    cost more CPU than the indexed lookup (docs/benchmarks.md). Reads follow the
-    database router (amani.routers), as the ORM would.
+    cost more CPU than the indexed lookup (docs/benchmarks.md).
+
+    Always on the primary, also inside `reading_from_replica()`: whether a wallet exists
+    is read-your-writes, so a wallet registered a moment ago is never a 404 because a
+    replica lags; only what is read after it (events, balances) may lag (docs/scaling.md).
     """
-    connection = read_connection(Wallet)
-    if connection.vendor != "postgresql":  # SQLite (`make run`) stores UUIDs as text: the ORM converts
-        try:
-            return Wallet.objects.get(public_id=public_id)
-        except Wallet.DoesNotExist:
-            raise NotFound("No wallet has this id.") from None
     with connection.cursor() as cursor:
         cursor.execute(_wallet_get_sql(), [public_id])
         row = cursor.fetchone()

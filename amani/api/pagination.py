@@ -33,21 +33,37 @@ class Page:
     next_cursor: str | None
 
 
+def cursor_issue(listing: str, position: list[Any]) -> str:
+    """An opaque, authenticated cursor for `position` (JSON values) in `listing`."""
+    return fernet("cursor").encrypt(json.dumps([listing, *position]).encode()).decode()
+
+
+def cursor_read(listing: str, cursor: str) -> list[Any]:
+    """The position a cursor of `listing` carries; a 400 for any cursor this server did not issue for it."""
+    try:
+        bound, *position = json.loads(fernet("cursor").decrypt(cursor.encode()))
+    except (InvalidToken, ValueError, TypeError):
+        raise cursor_invalid() from None
+    if bound != listing:
+        raise cursor_invalid()
+    return position
+
+
+def cursor_invalid() -> serializers.ValidationError:
+    """The 400 for a cursor this server did not issue for the listing (malformed, tampered, or another's)."""
+    return serializers.ValidationError({"cursor": ["This cursor was not issued for this listing."]})
+
+
 def _encode(listing: str, position: tuple[datetime, int]) -> str:
-    payload = json.dumps([listing, position[0].isoformat(), position[1]])
-    return fernet("cursor").encrypt(payload.encode()).decode()
+    return cursor_issue(listing, [position[0].isoformat(), position[1]])
 
 
 def _decode(listing: str, cursor: str) -> tuple[datetime, int]:
-    error = serializers.ValidationError({"cursor": ["This cursor was not issued for this listing."]})
     try:
-        bound, when, pk = json.loads(fernet("cursor").decrypt(cursor.encode()))
-        position = (datetime.fromisoformat(when), int(pk))
-    except (InvalidToken, ValueError, TypeError):
-        raise error from None
-    if bound != listing:
-        raise error
-    return position
+        when, pk = cursor_read(listing, cursor)
+        return datetime.fromisoformat(when), int(pk)
+    except (ValueError, TypeError):
+        raise cursor_invalid() from None
 
 
 def keyset_page(

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "wallets.apps.WalletsConfig",
     "events.apps.EventsConfig",
     "audit.apps.AuditConfig",
+    "webhooks.apps.WebhooksConfig",
+    "history.apps.HistoryConfig",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "amani.middleware.BodySizeLimitMiddleware",
+    "amani.middleware.AdminNulCharacterMiddleware",
     "amani.middleware.ApiExceptionMiddleware",
     # Sessions, auth and messages serve the admin; these subclasses skip /api/ (amani.middleware).
     "amani.middleware.SessionMiddleware",
@@ -80,10 +83,10 @@ TEMPLATES = [
     },
 ]
 
-# An embedded SQLite file keeps `make run` working on a machine with nothing set up;
-# production and the test suite use PostgreSQL.
+# PostgreSQL, the only database. `make run` sets DATABASE_URL to the embedded server it
+# starts (scripts/run_server.py) unless it is set already; the default is a local server.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/amani"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # No `SELECT 1` health check before each request's first query (a round trip per request,
@@ -95,9 +98,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", 
 # Behind PgBouncer in transaction pooling mode a server-side cursor cannot outlive its
 # transaction (docs/scaling.md).
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several gunicorn workers share the file: wait for the write lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL: PostgreSQL is the only database.")
 # The write path's statements bind server-side and are prepared once per connection (amani.db).
 # Behind PgBouncer older than 1.21, or without `max_prepared_statements`, in transaction
 # pooling, set DATABASE_PREPARED_STATEMENTS=false: they then still bind server-side, unprepared
@@ -111,11 +113,11 @@ def generic_plans(database: dict) -> None:
     Only the write path's statements are prepared (Django binds the rest client-side), and
     PostgreSQL's default (auto) kept planning the single-ingest statement afresh every time:
     its custom plans fold the NULL dedup keys away and always looked cheaper than the generic
-    plan, ~0.6 ms of PostgreSQL CPU per request (docs/benchmarks.md). A startup option, so no round trip; PgBouncer
-    drops it (ignore_startup_parameters): there, `ALTER ROLE … SET plan_cache_mode`
-    (docs/scaling.md).
+    plan, ~0.6 ms of PostgreSQL CPU per request (docs/benchmarks.md). A startup option, so no
+    round trip; PgBouncer drops it (ignore_startup_parameters): there,
+    `ALTER ROLE … SET plan_cache_mode` (docs/scaling.md).
     """
-    if DATABASE_PREPARED_STATEMENTS and database["ENGINE"] == "django.db.backends.postgresql":
+    if DATABASE_PREPARED_STATEMENTS:
         options = database.setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
 
@@ -130,6 +132,11 @@ if DATABASE_REPLICA_URL:
     # Under test, the replica is the test database itself (no second database is created).
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["amani.routers.ReplicaRouter"]
+
+# The least-privilege role the service connects as (amani.database_roles, docs/security.md):
+# when set, every `migrate` (run as the tables' owner) re-applies its privileges, so a new
+# table is never left without them. Empty: run `manage.py create_app_role NAME` by hand.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -158,6 +165,9 @@ WHITENOISE_USE_FINDERS = True
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 API_MAX_BATCH_BODY_BYTES = env.int("API_MAX_BATCH_BODY_BYTES", default=16 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
+# A body must arrive within this many seconds in all, else 408: a stalled or trickling client
+# holds one gunicorn thread that long at most (docs/security.md, slow clients).
+API_BODY_READ_TIMEOUT_SECONDS = env.float("API_BODY_READ_TIMEOUT_SECONDS", default=10.0)
 
 # Cache: a shared Redis when CACHE_URL (or REDIS_URL) is set, so the per-key throttle
 # counts across every worker; local memory otherwise. Never required (API.md).
@@ -183,6 +193,12 @@ HMAC_CLOCK_SKEW_SECONDS = env.int("HMAC_CLOCK_SKEW_SECONDS", default=300)
 # Secrets of API keys are encrypted at rest with Fernet; the key is derived from
 # SECRET_KEY unless API_SECRET_ENCRYPTION_KEY (a Fernet key) is set.
 API_SECRET_ENCRYPTION_KEY = env.str("API_SECRET_ENCRYPTION_KEY", default="")
+
+# Provider webhooks (API.md "Provider webhooks"): comma-separated secrets, several during a
+# rotation; a provider without one is off (404). Never logged.
+PAYSTACK_SECRET_KEY = env.list("PAYSTACK_SECRET_KEY", default=[])
+FLUTTERWAVE_SECRET_HASH = env.list("FLUTTERWAVE_SECRET_HASH", default=[])
+FINCRA_WEBHOOK_KEY = env.list("FINCRA_WEBHOOK_KEY", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["amani.authentication.HmacAuthentication"],

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.db import connection
+from prometheus_client.multiprocess import MultiProcessCollector
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def workers_that_served(metrics_dir: Path, route: str) -> int:
+    """How many gunicorn workers have answered `route` (each writes its own histogram file)."""
+    served = 0
+    for path in metrics_dir.glob("histogram_*.db"):
+        samples = [s for metric in MultiProcessCollector.merge([str(path)]) for s in metric.samples]
+        served += any(s.name.endswith("_count") and s.labels.get("route") == route and s.value for s in samples)
+    return served
 
 
 @contextmanager

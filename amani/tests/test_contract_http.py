@@ -1,6 +1,6 @@
 """API.md, checked from outside: real HTTP to gunicorn, signed with amani.signing.HmacAuth.
 
-One gunicorn (four sync workers, DEBUG off) per module serves the test database; the
+One gunicorn (four workers, gunicorn.conf.py, DEBUG off) per module serves the test database; the
 tests talk to it only over HTTP, as the acceptance client does. Keys are created
 directly in the database (the admin's job) before the first test; what the server
 writes is committed, and the app tables are truncated when the module ends. (A
@@ -34,8 +34,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from amani import signing
 from amani.clients import api_client_create, api_key_create, api_key_revoke
+from amani.json_bounds import METADATA_MAX_DEPTH
 from amani.models import ApiKey
 from amani.signing import HmacAuth
+from amani.tests import roles
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_SCOPES = ["wallets:read", "wallets:write", "events:read", "events:write"]
@@ -140,7 +142,7 @@ def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[s
     finally:
         server.terminate()
         server.wait(30)
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
+        with django_db_blocker.unblock(), roles.database_owner(), connection.cursor() as cursor:
             tables = [
                 model._meta.db_table
                 for label in ("amani", "wallets", "events", "audit")
@@ -563,14 +565,40 @@ def test_body_that_is_not_a_json_object_is_invalid_json(api, raw):
     error_of(api.post("events/batch", raw, headers=JSON), 400, "invalid_json")
 
 
-def test_deeply_nested_metadata_within_the_parser_limit_is_stored_and_read_back(api):
+def test_metadata_nested_to_the_bound_is_stored_and_read_back_and_one_deeper_is_400(api):
     metadata: dict[str, Any] = {"leaf": True}
-    for _ in range(500):
+    for _ in range(METADATA_MAX_DEPTH - 1):
         metadata = {"a": metadata}
     wallet = api.wallet(metadata=metadata)
     assert api.get(f"wallets/{wallet['id']}").json()["metadata"] == metadata
     assert api.ingest(wallet["id"], event_body(metadata=metadata)).status_code == 201
     assert api.get(f"wallets/{wallet['id']}/events").json()["results"][0]["metadata"] == metadata
+    deeper = {"a": metadata}
+    error_of(api.post("wallets", wallet_body(metadata=deeper)), 400, "validation_error")
+    error_of(api.ingest(wallet["id"], event_body(metadata=deeper)), 400, "validation_error")
+
+
+def test_chunked_body_with_a_bad_chunk_size_is_400_and_the_connection_closes(base_url, key):
+    """Issue 17: a chunk-size line `zz` was gunicorn's InvalidChunkSize raised in the middleware, a 500."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"POST /api/v1/wallets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after its answer
+            answer += chunk
+    head, _, _ = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"connection: close" in head.lower()
+    assert b'"code":"invalid_json"' in answer.replace(b" ", b"")
+
+
+def test_json_in_another_charset_is_415(api):
+    body = json.dumps(wallet_body(metadata={"name": "Adé"}), ensure_ascii=False).encode("latin-1")
+    response = api.post("wallets", data=body, headers={"Content-Type": "application/json; charset=latin-1"})
+    error_of(response, 415, "unsupported_media_type")
 
 
 def test_body_over_1_mib_is_413(api):

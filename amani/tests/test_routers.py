@@ -123,10 +123,12 @@ def test_listing_and_balance_views_read_from_the_replica(replica_alias, signed_c
     replica_sql = " ".join(query["sql"] for query in on_replica.captured_queries)
     default_sql = " ".join(query["sql"] for query in on_default.captured_queries)
     assert "events_walletevent" in replica_sql
-    assert "wallets_wallet" in replica_sql
     assert "events_providerbalancereport" in replica_sql
     assert "events_walletevent" not in default_sql
     assert "events_providerbalancereport" not in default_sql
+    # Whether the wallet exists is read-your-writes: decided on the primary.
+    assert 'FROM "wallets_wallet" WHERE "public_id"' in default_sql
+    assert 'FROM "wallets_wallet" WHERE "public_id"' not in replica_sql
     # Authentication (key lookup, nonce) stays on the primary.
     assert "amani_apinonce" in default_sql
     assert "amani_apinonce" not in replica_sql

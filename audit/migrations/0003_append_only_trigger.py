@@ -1,7 +1,7 @@
 """PostgreSQL refuses UPDATE and DELETE on audit records, whoever connects.
 
 TRUNCATE stays possible on purpose: it needs table ownership, and Django's test
-flush uses it. Other databases get nothing (AuditRecord refuses in the ORM too).
+flush uses it. AuditRecord refuses both in the ORM too.
 """
 
 from django.db import migrations
@@ -28,13 +28,11 @@ DROP FUNCTION IF EXISTS {FUNCTION}();
 
 
 def create_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
+    schema_editor.execute(CREATE, params=None)
 
 
 def drop_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
+    schema_editor.execute(DROP, params=None)
 
 
 class Migration(migrations.Migration):

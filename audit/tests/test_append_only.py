@@ -1,8 +1,12 @@
-"""Audit records are written once and never changed or deleted, by the ORM or by SQL."""
+"""Audit records are written once and never changed or deleted, by the ORM or by SQL.
+
+The service's role may not even try (amani/tests/test_database_role.py); the trigger
+refuses the tables' owner too, which is what these SQL tests connect as."""
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 
+from amani.tests import roles
 from audit.models import AuditRecord, AuditRecordImmutable
 from audit.services import Actor, audit_record, audit_record_many
 from audit.tests.factories import AuditRecordFactory
@@ -32,23 +36,26 @@ def test_audit_record_many_inserts_every_record():
     assert AuditRecord.objects.filter(actor_type="command", actor_id="backfill").count() == 3
 
 
+@pytest.mark.django_db(transaction=True)
 def test_trigger_refuses_an_update():
     record = AuditRecordFactory(action="register_wallet")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with roles.database_owner(), pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
         cursor.execute("UPDATE audit_auditrecord SET action = 'tampered' WHERE id = %s", [record.pk])
     assert AuditRecord.objects.get(pk=record.pk).action == "register_wallet"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_trigger_refuses_a_delete():
     record = AuditRecordFactory()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with roles.database_owner(), pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditrecord WHERE id = %s", [record.pk])
     assert AuditRecord.objects.filter(pk=record.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_trigger_refuses_a_bulk_delete():
     AuditRecordFactory.create_batch(3)
-    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+    with roles.database_owner(), pytest.raises(DatabaseError, match="append-only"), connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditrecord")
     assert AuditRecord.objects.count() == 3
 

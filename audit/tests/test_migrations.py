@@ -12,6 +12,8 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from amani.tests import roles
+
 DB = settings.DATABASES["default"]
 SCRATCH = f"{DB['TEST']['NAME']}_migrations"
 
@@ -19,7 +21,7 @@ SCRATCH = f"{DB['TEST']['NAME']}_migrations"
 def connect(dbname: str) -> psycopg.Connection:
     return psycopg.connect(
         dbname=dbname,
-        user=DB["USER"] or "postgres",
+        user=roles.owner(),
         password=DB["PASSWORD"] or None,
         host=DB["HOST"] or "127.0.0.1",
         port=DB["PORT"] or 5432,
@@ -29,7 +31,7 @@ def connect(dbname: str) -> psycopg.Connection:
 
 def manage(*args: str) -> str:
     url = "postgres://{}:{}@{}:{}/{}".format(
-        DB["USER"] or "postgres", DB["PASSWORD"] or "", DB["HOST"] or "127.0.0.1", DB["PORT"] or 5432, SCRATCH
+        roles.owner(), DB["PASSWORD"] or "", DB["HOST"] or "127.0.0.1", DB["PORT"] or 5432, SCRATCH
     )
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "amani.settings.test"}
     result = subprocess.run(
@@ -79,7 +81,13 @@ def test_migrations_reverse_to_zero_and_apply_again(scratch_database):
     applied = state()
     assert {"wallets_wallet", "audit_auditrecord"} <= applied["tables"]
     assert applied["trigger"]
-    assert applied["support"] == ["view_auditrecord", "view_providerbalancereport", "view_wallet", "view_walletevent"]
+    assert applied["support"] == [
+        "view_auditrecord",
+        "view_providerbalancereport",
+        "view_wallet",
+        "view_walletevent",
+        "view_webhookdelivery",
+    ]
 
     manage("migrate", "audit", "zero", "--noinput")
     manage("migrate", "wallets", "zero", "--noinput")

@@ -27,3 +27,10 @@ urlpatterns += [
         name="wallet-reconciliation",
     ),
 ]
+
+# The statement (events/api/statement_views.py).
+from events.api.statement_views import WalletStatementView  # noqa: E402
+
+urlpatterns += [
+    _path("wallets/<uuid_any:wallet_id>/statement", WalletStatementView.as_view(), name="wallet-statement"),
+]

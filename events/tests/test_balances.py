@@ -7,10 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from conftest import race
-from events.balances import CurrencyBalance, balance_buckets_add, wallet_balances
+from events.balances import CurrencyBalance, bucket_upsert_sql, wallet_balances
 from events.models import BalanceBucket, WalletEvent
 from wallets.models import Wallet
 
@@ -25,7 +25,9 @@ def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def record(wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str) -> WalletEvent:
+def record(
+    wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str, idempotency_key: str | None = None
+) -> WalletEvent:
     """Insert one event and its bucket delta in one transaction, as ingestion does."""
     with transaction.atomic():
         event = WalletEvent.objects.create(
@@ -36,8 +38,16 @@ def record(wallet: Wallet, event_type: str, amount: str, currency: str, occurred
             currency=currency,
             provider_event_id=f"evt_{uuid.uuid4().hex}",
             occurred_at=at(occurred_at),
+            idempotency_key=idempotency_key,
         )
-        balance_buckets_add(event_ids=[event.pk])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                bucket_upsert_sql(
+                    f"(SELECT wallet_id, currency, event_type, amount, occurred_at FROM {WalletEvent._meta.db_table} "  # noqa: S608
+                    "WHERE id = %s) AS new_events"
+                ),
+                [event.pk],
+            )
     return event
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from typing import Any
@@ -12,49 +11,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from amani.api.pagination import PageParams
+from amani.json_bounds import metadata_problem, text_storable
 from wallets.models import Provider, Wallet
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def text_problem(value: str) -> str | None:
-    """Why PostgreSQL would refuse this text, or None.
-
-    NUL is refused in text and in jsonb; an unpaired surrogate (legal in a JSON
-    escape, "\\ud800") cannot be encoded as UTF-8 at all.
-    """
-    if "\x00" in value:
-        return "Null characters (\\u0000) are not allowed."
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "Unpaired surrogate characters are not allowed."
-    return None
-
-
-def json_problem(value: Any) -> str | None:
-    """Why PostgreSQL's jsonb would refuse this parsed JSON value, or None.
-
-    Iterative, so a deeply nested document cannot exhaust the stack here.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                problem = text_problem(key)
-                if problem:
-                    return f"Object keys: {problem}"
-                stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            problem = text_problem(item)
-            if problem:
-                return problem
-        elif isinstance(item, float) and not math.isfinite(item):
-            return "Numbers must be finite (1e400 overflows)."
-    return None
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -78,9 +38,8 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_a_string")
-        problem = text_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
+        if not text_storable(data):
+            raise serializers.ValidationError("Null characters (\\u0000) and unpaired surrogates are not allowed.")
         return data
 
 
@@ -91,15 +50,10 @@ def not_only_whitespace(value: str) -> None:
 
 @extend_schema_field(OpenApiTypes.OBJECT)
 class MetadataField(serializers.Field):
-    """A JSON object that PostgreSQL's jsonb accepts."""
-
-    default_error_messages = {"not_an_object": "Must be a JSON object."}
+    """A JSON object within amani.json_bounds (the same rule as events' metadata)."""
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.fail("not_an_object")
-        problem = json_problem(data)
-        if problem:
+        if problem := metadata_problem(data):
             raise serializers.ValidationError(problem)
         return data
 

@@ -40,7 +40,6 @@ from amani.backfill import (
     BackfillCommand,
     Counts,
     Source,
-    UnusableInput,
     source_open,
     source_records,
 )
@@ -177,8 +176,6 @@ class Command(BackfillCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size = options["batch_size"]
         self.batch_size_check(batch_size)
-        if connection.vendor != "postgresql":
-            raise UnusableInput("backfill_wallet_events needs PostgreSQL (it loads with COPY).")
         # API.md lists `[--format jsonl|csv]` as optional: without it, and without an extension
         # that says otherwise, the input is JSONL (so `- < export.jsonl` works as written).
         source = source_open(options["file"], options["format"], default_format="jsonl")

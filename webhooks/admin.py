@@ -1,0 +1,118 @@
+"""Admin for webhook deliveries: read-only list with filters by provider and outcome, and a replay action."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from amani.admin_utils import ReadOnlyModelAdmin
+from audit.services import Actor
+from webhooks.models import WebhookDelivery
+from webhooks.providers import PROVIDERS
+from webhooks.services import webhook_deliveries_replay
+
+
+class WebhookProviderFilter(admin.SimpleListFilter):
+    """The registered providers: the default filter would scan the table for distinct values."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in PROVIDERS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "public_id",
+        "provider",
+        "event_name",
+        "reference",
+        "outcome",
+        "wallet_link",
+        "event_link",
+        "received_at",
+    )
+    list_filter = (WebhookProviderFilter, "outcome")
+    list_select_related = ("wallet", "event")
+    search_fields = ("=public_id",)
+    search_help_text = "Exact delivery id, provider reference, wallet id or event id."
+    ordering = ("-id",)
+    list_per_page = 100
+    actions = ("replay_deliveries",)
+    fields = (
+        "public_id",
+        "provider",
+        "received_at",
+        "event_name",
+        "reference",
+        "outcome",
+        "reason",
+        "occurred_at",
+        "wallet_link",
+        "event_link",
+        "decided_at",
+        "body_display",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        # The list never shows the body; the change page does.
+        return queryset if request.resolver_match.url_name.endswith("_change") else queryset.defer("body")
+
+    def search_condition(self, term: str) -> Q | None:
+        condition = Q(provider__in=list(PROVIDERS), reference=term)  # ix_webhook_provider_reference
+        try:
+            as_uuid = uuid.UUID(term)
+        except ValueError:
+            return condition
+        return condition | Q(public_id=as_uuid) | Q(wallet__public_id=as_uuid) | Q(event__public_id=as_uuid)
+
+    @admin.display(description="Wallet")
+    def wallet_link(self, delivery: WebhookDelivery) -> str:
+        if delivery.wallet is None:
+            return "-"
+        url = reverse("admin:wallets_wallet_change", args=[delivery.wallet_id])
+        return format_html('<a href="{}">{}</a>', url, delivery.wallet.public_id)
+
+    @admin.display(description="Event")
+    def event_link(self, delivery: WebhookDelivery) -> str:
+        if delivery.event is None:
+            return "-"
+        url = reverse("admin:events_walletevent_change", args=[delivery.event_id])
+        return format_html('<a href="{}">{}</a>', url, delivery.event.public_id)
+
+    @admin.display(description="Body as received")
+    def body_display(self, delivery: WebhookDelivery) -> str:
+        try:
+            text = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = delivery.body
+        return format_html("<pre>{}</pre>", text)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("webhooks.replay_webhookdelivery")
+
+    @admin.action(description="Decide selected unmatched deliveries again", permissions=["replay"])
+    def replay_deliveries(self, request: HttpRequest, queryset: QuerySet) -> None:
+        selected = list(queryset.values_list("public_id", flat=True))
+        actor = Actor.staff(request.user.get_username(), getattr(request, "request_id", ""))
+        summary = webhook_deliveries_replay(actor=actor, public_ids=selected)
+        skipped = len(selected) - summary.replayed
+        self.message_user(
+            request,
+            f"{summary.line()}; {skipped} selected delivery(ies) were not unmatched and were left as they are.",
+            messages.SUCCESS,
+        )
