@@ -179,7 +179,10 @@ def test_admin_pages_render_metadata_stored_before_the_bound(support):
     deep = raw_nested(900)  # as text: psycopg's own dump of it is what used to recurse too deep
     with roles.database_owner(), connection.cursor() as cursor:  # rows the service itself could not write
         cursor.execute("UPDATE wallets_wallet SET metadata = %s::jsonb WHERE id = %s", [deep, wallet.pk])
+        # Events are append-only (history's trigger): stored that deep as an old row would have been.
+        cursor.execute("SET session_replication_role = replica")
         cursor.execute("UPDATE events_walletevent SET metadata = %s::jsonb WHERE id = %s", [deep, event.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
         cursor.execute(
             "INSERT INTO audit_auditrecord (action, actor_type, actor_id, resource_type, resource_id, details, "
             "request_id, created_at) VALUES ('x', 'command', '', 'wallet', 'deep', %s::jsonb, '', now()) RETURNING id",
