@@ -77,7 +77,8 @@ class TimelineSource:
 
 
 def _event_rows(wallet: Wallet, filters: TimelineFilters) -> QuerySet:
-    rows = WalletEvent.objects.filter(wallet_id=wallet.pk)
+    # The row shows no metadata: not loaded, so no stored document (however deep) can break the page.
+    rows = WalletEvent.objects.filter(wallet_id=wallet.pk).defer("metadata")
     if filters.event_type:
         rows = rows.filter(event_type=filters.event_type)
     if filters.currency:
@@ -101,11 +102,13 @@ def _event_row(event: WalletEvent) -> TimelineRow:
 def _audit_rows(wallet: Wallet, filters: TimelineFilters) -> QuerySet:
     # The records about the wallet itself (registration, status changes, repairs): each event's
     # own ingest record would repeat the event row.
-    return AuditRecord.objects.filter(resource_id=str(wallet.public_id))
+    # Only the reason is shown: read as text by PostgreSQL, the details document itself is not loaded.
+    records = AuditRecord.objects.filter(resource_id=str(wallet.public_id))
+    return records.annotate(reason=KeyTextTransform("reason", "details")).defer("details")
 
 
 def _audit_row(record: AuditRecord) -> TimelineRow:
-    reason = record.details.get("reason") if isinstance(record.details, dict) else None
+    reason = record.reason
     who = f"{record.get_actor_type_display()} {record.actor_id}".strip()
     return TimelineRow(
         at=record.created_at,

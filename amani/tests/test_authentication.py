@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -147,7 +148,11 @@ def test_inactive_client_is_revoked_key(issued):
 
 @pytest.mark.parametrize("offset", [-301, 301, -10_000, 10**6])
 def test_timestamp_outside_300_seconds_is_stale(issued, offset):
-    assert_401(get(ECHO, header_for(issued, ts=int(time.time()) + offset)), "stale_timestamp")
+    # Rounded away from now, so that "301 s ahead" is at least 301 s ahead when it is signed
+    # (int() of now + 301 can be 300.1 s ahead, inside the window).
+    now = time.time()
+    ts = math.ceil(now) + offset if offset > 0 else math.floor(now) + offset
+    assert_401(get(ECHO, header_for(issued, ts=ts)), "stale_timestamp")
 
 
 @pytest.mark.parametrize("offset", [-290, 290])
