@@ -85,6 +85,12 @@ def test_generated_id_when_no_event_id(signed_client, wallet):
         pytest.param({"event_id": "11111111-1111-4111-8111-111111111111", "provider_event_id": None}, {}, {}, id="id"),
         pytest.param({"provider_event_id": "evt_same"}, {}, {}, id="provider_event_id"),
         pytest.param({"provider_event_id": None}, {}, {"Idempotency-Key": "key-same"}, id="idempotency_key"),
+        pytest.param(  # one earlier event found by all three keys is one match, not three
+            {"event_id": "22222222-2222-4222-8222-222222222222", "provider_event_id": "evt_all"},
+            {},
+            {"Idempotency-Key": "key-all"},
+            id="all_three_keys",
+        ),
         pytest.param(
             {"provider_event_id": "evt_meta"}, {"metadata": {"other": True}}, {}, id="metadata_is_not_content"
         ),
