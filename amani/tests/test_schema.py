@@ -72,3 +72,11 @@ def test_docs_page_renders_offline_from_local_static_files(db):
 def test_docs_static_assets_are_served(db):
     response = Client().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert response.status_code == 200
+
+
+def test_every_operation_says_what_it_does_in_its_own_words(db):
+    """A view without a summary would show ApiView's docstring (an implementation note) to callers."""
+    for path, operations in fetch_schema()["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method.upper()} {path} has no summary"
+            assert "required_scopes" not in operation.get("description", ""), f"{method.upper()} {path}"

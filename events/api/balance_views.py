@@ -154,6 +154,10 @@ class WalletBalanceView(ApiView):
 
     @extend_schema(
         operation_id="wallet_balance",
+        summary="Balances per currency, reconstructed from the events at an instant",
+        description="Over the events with occurred_at <= as_of: ledger = deposit + transfer_in + refund - "
+        "withdrawal - transfer_out - fee; held = hold - release; available = ledger - held. One entry per "
+        "currency with an event at or before as_of; none before the first event.",
         parameters=[OpenApiParameter("as_of", OpenApiTypes.DATETIME, description="RFC 3339 with offset; default now")],
         responses=inline_serializer(
             "WalletBalances",
@@ -185,6 +189,9 @@ class ProviderBalanceView(ApiView):
 
     @extend_schema(
         operation_id="provider_balance_record",
+        summary="Record a balance the provider reported",
+        description="Stored as reported; the reconciliation compares the latest report with the balance "
+        "reconstructed as of its reported_at.",
         request=ProviderBalanceInput,
         responses={
             201: inline_serializer(
@@ -214,6 +221,9 @@ class ReconciliationView(ApiView):
 
     @extend_schema(
         operation_id="wallet_reconciliation",
+        summary="The latest provider report against the reconstructed balance",
+        description="The report with the greatest reported_at, against the balance reconstructed as of it; "
+        "each difference is reported - reconstructed. 404 not_found when there is no report in that currency.",
         parameters=[OpenApiParameter("currency", OpenApiTypes.STR, required=True)],
         responses=inline_serializer(
             "Reconciliation",
