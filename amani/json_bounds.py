@@ -40,11 +40,12 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def document_loads(text: str) -> Any:
-    """Parse one JSON document (a request body, a backfill line or cell, a stored jsonb text):
-    ValueError if it is not JSON, holds NaN or Infinity, or nests deeper than DOCUMENT_MAX_DEPTH."""
+def document_loads(text: str, *, decoder: json.JSONDecoder = _DECODER) -> Any:
+    """Parse one JSON document (a request body, a backfill line or cell, a stored jsonb text,
+    a provider's webhook): ValueError if it is not JSON, holds NaN or Infinity, or nests deeper
+    than DOCUMENT_MAX_DEPTH. `decoder` may read numbers its own way (webhooks read them exactly)."""
     try:
-        value = _DECODER.decode(text)
+        value = decoder.decode(text)
         too_deep = json_depth_exceeds(value, DOCUMENT_MAX_DEPTH)
     except RecursionError:
         too_deep = True

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from amani.admin_utils import ReadOnlyModelAdmin
+from amani.json_bounds import document_loads
 from audit.services import Actor
 from webhooks.models import WebhookDelivery
 from webhooks.providers import PROVIDERS
@@ -96,8 +97,8 @@ class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Body as received")
     def body_display(self, delivery: WebhookDelivery) -> str:
-        try:
-            text = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
+        try:  # within the one JSON bound, indented; anything else exactly as received
+            text = json.dumps(document_loads(delivery.body), indent=2, ensure_ascii=False)
         except ValueError:
             text = delivery.body
         return format_html("<pre>{}</pre>", text)

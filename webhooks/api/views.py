@@ -73,7 +73,7 @@ class WebhookView(APIView):
             raise BadSignature()
         try:
             payload = payload_parse(body)
-        except (ValueError, RecursionError):
+        except ValueError:
             raise InvalidJson() from None
         if not isinstance(payload, dict):
             raise InvalidJson()

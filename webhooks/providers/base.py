@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from amani.json_bounds import document_loads
 from amani.money import MAX_INTEGER_DIGITS, MoneyError, currency_exponent
 
 IGNORED = "ignored"
@@ -70,17 +71,13 @@ class Unreadable(ValueError):
 # --- reading payloads -------------------------------------------------------------------------
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def payload_parse(body: bytes) -> object:
     """The body as JSON, every number exact: fractions as Decimal (never a binary float), integers as int.
 
-    ValueError (or RecursionError for absurd nesting) when it is not strict UTF-8 JSON;
-    NaN and Infinity, which Python's parser would otherwise accept, are refused.
+    ValueError when it is not strict UTF-8 JSON, holds NaN or Infinity, or nests deeper than
+    every other body may (amani.json_bounds: one bound for every document).
     """
-    return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_int=_exact_int, parse_constant=_refuse_constant)
+    return document_loads(body.decode("utf-8"), decoder=_EXACT_DECODER)
 
 
 def _exact_int(text: str) -> int | Decimal:
@@ -89,6 +86,13 @@ def _exact_int(text: str) -> int | Decimal:
         return int(text)
     except ValueError:
         return Decimal(text)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_EXACT_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_exact_int, parse_constant=_refuse_constant)
 
 
 def get_path(payload: Mapping[str, Any], *names: str) -> object:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
+from amani.json_bounds import DOCUMENT_MAX_DEPTH
 from audit.models import AuditRecord
 from events.models import WalletEvent
 from wallets.tests.factories import WalletFactory
@@ -257,6 +258,14 @@ def test_body_over_1_mib_is_413(client):
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"{", b"", b"\xff\xfe{}", b'{"a": NaN}'])
 def test_verified_body_that_is_not_a_json_object_is_400_invalid_json(client, body):
     response = deliver(client, "fincra", body)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_verified_body_nested_past_the_one_json_bound_is_400_invalid_json(client):
+    # The same bound as every API body (amani.json_bounds.DOCUMENT_MAX_DEPTH), not Python's recursion limit.
+    deep = b'{"a": ' * (DOCUMENT_MAX_DEPTH + 1) + b"1" + b"}" * (DOCUMENT_MAX_DEPTH + 1)
+    response = deliver(client, "fincra", deep)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     assert not WebhookDelivery.objects.exists()
 

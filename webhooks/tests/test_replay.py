@@ -96,6 +96,15 @@ def test_admin_lists_deliveries_filtered_by_provider_and_outcome(client, unmatch
     assert page.status_code == 200 and b"as89h9n9a-hs89-hihass-a868-8sih98nsu" in page.content
 
 
+def test_admin_shows_a_stored_body_of_any_depth_without_a_500(client):
+    # Stored before the bound, or written directly: the page shows it as received, unformatted.
+    deep = '{"a": ' * 900 + "1" + "}" * 900
+    delivery = WebhookDelivery.objects.create(provider="fincra", body=deep, outcome="ignored")
+    client.force_login(staff_user("sam"))
+    page = client.get(reverse("admin:webhooks_webhookdelivery_change", args=[delivery.pk]))
+    assert page.status_code == 200 and b"{&quot;a&quot;: {&quot;a&quot;" in page.content
+
+
 def test_admin_replay_action_needs_its_permission_and_calls_the_replay_service(client, unmatched):
     WalletFactory(provider="paystack", provider_customer_id="CUS_qo38as2hpsgk2r0")
     selected = list(WebhookDelivery.objects.values_list("pk", flat=True))
