@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from bench import loadgen
+from bench import cpu, loadgen
 from bench.run import HOST, free_port, ingest_builder, server_env, server_start, server_stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,10 +188,15 @@ def main() -> None:
                     sealer.stderr.readline()  # "sealing every 1 s": it is up before the load starts
                     sealer_started = process_cpu(sealer.pid)
                 tag = f"h{round_}{mode}"
+                before = cpu.snapshot()
                 builders = [ingest_builder(tag, w, prepared["wallets"]) for w in range(args.clients)]
                 result = loadgen.http_phase(
                     host=HOST, port=port, keys=prepared["keys"], builders=builders,
                     count=int(args.duration * 2000), duration=args.duration,
+                )  # fmt: skip
+                use = cpu.usage(
+                    before, cpu.snapshot(), server_pid=server.pid, elapsed=result.elapsed,
+                    database=urlsplit(url).path.lstrip("/"), new_backends=True,
                 )  # fmt: skip
                 if sealer is not None:
                     sealer_cpu.append((process_cpu(sealer.pid) - sealer_started) / result.elapsed)
@@ -202,7 +207,12 @@ def main() -> None:
                 if set(statuses) != {201}:
                     raise SystemExit(f"unexpected statuses {statuses}: {result.errors[:3]}")
                 rates[mode].append(result.rate)
-                log(f"ingest {mode} the sealer: {result.rate:,.0f} events/s, p99 {result.percentile(99) * 1000:.1f} ms")
+                per_event = {k: use[k] / result.rate * 1e3 for k in ("server", "postgres", "machine")}
+                log(
+                    f"ingest {mode} the sealer: {result.rate:,.0f} events/s, p99 {result.percentile(99) * 1e3:.0f} ms; "
+                    f"CPU ms/event server {per_event['server']:.2f}, postgres {per_event['postgres']:.2f}, "
+                    f"machine {per_event['machine']:.2f} ({use['machine']:.2f} of {use['cores']:.1f} cores busy)"
+                )
     finally:
         server_stop(server)
     manage(env, "seal_history")

@@ -10,7 +10,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from amani.authentication import HmacAuthentication
 from amani.clients import (
     NonceOutcome,
     api_client_update,
@@ -82,8 +81,7 @@ def test_nonce_touches_last_used_at_at_most_once_a_minute(make_api_key):
 
 
 @pytest.mark.django_db
-def test_authentication_is_two_statements_key_then_nonce(signed_client, monkeypatch):
-    monkeypatch.setattr(HmacAuthentication, "_next_prune", float("inf"))  # no housekeeping this time
+def test_authentication_is_two_statements_key_then_nonce(signed_client):
     with CaptureQueriesContext(connection) as queries:
         assert signed_client.get("/api/v1/wallets?limit=1").status_code == 200
     statements = [query["sql"] for query in queries.captured_queries]
