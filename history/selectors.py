@@ -36,10 +36,13 @@ def seal_lag() -> SealLag:
     """What committed and is not sealed yet: how many records, and the oldest one's created_at.
 
     created_at is written at insert, so for a long transaction it is earlier than the commit:
-    the lag errs high, never low. The BRIN index on xact_id keeps this a scan of the tail.
+    the lag errs high, never low. The index on xact_id (history 0003) keeps this a scan of the tail.
     """
+    # The last block's bound by its primary key (bounds grow with the number): max(xact_to)
+    # would read every block, 86,400 more a day at one seal a second.
+    head = "coalesce((SELECT xact_to FROM history_block ORDER BY number DESC LIMIT 1), 0)"
     unsealed = " UNION ALL ".join(
-        f"SELECT created_at FROM {kind.table} WHERE xact_id >= (SELECT coalesce(max(xact_to), 0) FROM history_block)"  # noqa: S608
+        f"SELECT created_at FROM {kind.table} WHERE xact_id >= {head}"  # noqa: S608
         for kind in KINDS
     )
     with connection.cursor() as cursor:
