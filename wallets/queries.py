@@ -1,9 +1,11 @@
-"""The SQL of wallet registration. The rules are in wallets.services."""
+"""The SQL of wallet registration and of the wallet lookups of event writes. The rules are in
+wallets.services and wallets.selectors."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -60,3 +62,13 @@ def wallet_insert_unless_known(
 def wallet_columns(*, public_id: UUID, now: dt.datetime, **values: Any) -> dict[str, Any]:
     """The column values of a new wallet (every concrete field but the primary key)."""
     return {"public_id": public_id, "is_active": True, "created_at": now, "updated_at": now, **values}
+
+
+def wallet_refs_rows(public_ids: Iterable[UUID]) -> list[tuple[int, UUID, str, UUID]]:
+    """(id, public_id, provider, user_id) of the wallets with these public ids, in one statement."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, public_id, provider, user_id FROM {Wallet._meta.db_table} WHERE public_id = ANY(%s::uuid[])",  # noqa: S608
+            [list(public_ids)],
+        )
+        return cursor.fetchall()

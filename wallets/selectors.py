@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from uuid import UUID
 
@@ -10,7 +12,22 @@ from django.db.models import QuerySet
 
 from amani.api.errors import NotFound
 from amani.rows import model_from_row
+from wallets import queries
 from wallets.models import Wallet
+
+
+@dataclass(slots=True)
+class WalletRef:
+    """What deciding an event needs of its wallet."""
+
+    id: int
+    public_id: UUID
+    provider: str
+    user_id: UUID
+
+    @classmethod
+    def of(cls, wallet: Wallet) -> WalletRef:
+        return cls(wallet.pk, wallet.public_id, wallet.provider, wallet.user_id)
 
 
 @cache
@@ -53,3 +70,14 @@ def wallet_list(
     if is_active is not None:
         queryset = queryset.filter(is_active=is_active)
     return queryset
+
+
+def wallet_refs_get(*, public_ids: Iterable[UUID]) -> dict[UUID, WalletRef]:
+    """The wallets with these public ids, in one query."""
+    ids = list(public_ids)
+    if not ids:
+        return {}
+    return {
+        public_id: WalletRef(pk, public_id, provider, user_id)
+        for pk, public_id, provider, user_id in queries.wallet_refs_rows(ids)
+    }
