@@ -15,7 +15,7 @@ Every write of events runs the same store step: rows → insert → decide → a
 again after a deadlock (events_store, with run_with_deadlock_retry). Its audit is per
 batch: one record naming the events, written by the insert statement itself (the batch
 endpoint), or one record with the counts, written once the rows are decided (the
-backfill, event_backfill_store). A single ingest is the step's one-row case with the
+backfill, EventBackfill.store). A single ingest is the step's one-row case with the
 audit per event, all in one autocommit statement (events.queries.event_insert_one): the
 same rule for deciding (event_decide), the same retry, no statement more. A batch is one
 autocommit statement too, plus one SELECT when some item was not new; it
