@@ -607,8 +607,9 @@ class EventBackfill:
                 atomic=True,
             )
             summary.update(stored.summary())
-            conflicts = zip(keep, stored.decisions or (), strict=stored.decisions is not None)
-            refused += [(load.lines[at], CONFLICT, d.error) for at, d in conflicts if d.status == CONFLICT]
+            if stored.decisions is not None:
+                decided = zip(keep, stored.decisions, strict=True)
+                refused += [(load.lines[at], CONFLICT, d.error) for at, d in decided if d.status == CONFLICT]
         else:
             run_with_deadlock_retry(lambda: audit(summary))
         metrics.event_batch_observe(summary=summary)

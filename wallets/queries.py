@@ -1,4 +1,4 @@
-"""The SQL of wallet registration and of the wallet lookups of event writes. The rules are in
+"""The SQL of the wallet registry: registration, and the lookups by public id. The rules are in
 wallets.services and wallets.selectors."""
 
 from __future__ import annotations
@@ -72,3 +72,18 @@ def wallet_refs_rows(public_ids: Iterable[UUID]) -> list[tuple[int, UUID, str, U
             [list(public_ids)],
         )
         return cursor.fetchall()
+
+
+@cache
+def _wallet_by_public_id_sql() -> str:
+    meta = Wallet._meta
+    columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
+    return f'SELECT {columns} FROM "{meta.db_table}" WHERE "public_id" = %s'  # noqa: S608 (names only)
+
+
+def wallet_by_public_id(public_id: UUID) -> Wallet | None:
+    """The wallet with this public id, by one indexed SELECT (no ORM query to compile), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(_wallet_by_public_id_sql(), [public_id])
+        row = cursor.fetchone()
+    return None if row is None else model_from_row(Wallet, row, connection)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from uuid import UUID
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from amani.api.errors import NotFound
-from amani.rows import model_from_row
 from wallets import queries
 from wallets.models import Wallet
 
@@ -30,29 +27,20 @@ class WalletRef:
         return cls(wallet.pk, wallet.public_id, wallet.provider, wallet.user_id)
 
 
-@cache
-def _wallet_get_sql() -> str:
-    meta = Wallet._meta
-    columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
-    return f'SELECT {columns} FROM "{meta.db_table}" WHERE "public_id" = %s'  # noqa: S608 (names only)
-
-
 def wallet_get(*, public_id: UUID) -> Wallet:
     """The wallet with this public id; NotFound (404) otherwise.
 
-    Hand-written SQL: every event request starts here, and compiling the ORM query
+    Hand-written SQL (wallets.queries): every event request starts here, and compiling the ORM query
     cost more CPU than the indexed lookup (docs/benchmarks.md).
 
     Always on the primary, also inside `reading_from_replica()`: whether a wallet exists
     is read-your-writes, so a wallet registered a moment ago is never a 404 because a
     replica lags; only what is read after it (events, balances) may lag (docs/scaling.md).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_wallet_get_sql(), [public_id])
-        row = cursor.fetchone()
-    if row is None:
+    wallet = queries.wallet_by_public_id(public_id)
+    if wallet is None:
         raise NotFound("No wallet has this id.")
-    return model_from_row(Wallet, row, connection)
+    return wallet
 
 
 def wallet_list(
