@@ -85,26 +85,11 @@ def _route(request: HttpRequest) -> str:
     return "/" + (match.route or "").lstrip("^")
 
 
-def _count_write(route: str, response: HttpResponse) -> None:
-    """Registration and ingestion outcomes, decided from what the caller was answered."""
-    status = response.status_code
-    if route == "/api/v1/wallets":
-        outcome = metrics.registration_outcome(status)
-        if outcome:
-            metrics.wallet_registration_observe(outcome=outcome)
-    elif route.startswith("/api/v1/wallets/") and route.endswith("/events/ingest"):
-        outcome = metrics.ingestion_outcome(status)
-        if outcome:
-            metrics.event_ingestion_observe(outcome=outcome)
-    elif route == "/api/v1/events/batch" and status == 200:
-        data = getattr(response, "data", None)
-        summary = data.get("summary") if isinstance(data, dict) else None
-        if isinstance(summary, dict):
-            metrics.event_batch_observe(summary={k: v for k, v in summary.items() if k in metrics.BATCH_STATUSES})
-
-
 class AccessLogMiddleware:
-    """One `amani.access` line and one latency observation per request.
+    """One `amani.access` line and one latency observation per request, and the authentication failures.
+
+    Outcomes (registrations, ingestions, batch items) are counted by the services that
+    decide them, not here (amani.metrics).
 
     Goes right after RequestIdMiddleware, so the request id exists and every other
     middleware's time is counted.
@@ -133,8 +118,6 @@ class AccessLogMiddleware:
         metrics.request_observe(route=route, method=request.method, status=response.status_code, seconds=seconds)
         if response.status_code in AUTH_FAILURE_STATUSES and route.startswith("/api/"):
             metrics.auth_failure_observe(code=outcome)
-        if request.method == "POST":
-            _count_write(route, response)
         fields: dict[str, Any] = {
             "request_id": getattr(request, "request_id", ""),
             "key_id": _key_id(request),

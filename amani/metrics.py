@@ -1,6 +1,11 @@
 """Prometheus metrics: the runbook's four for wallet registration and event ingestion,
 request latency, and authentication failures.
 
+The outcome counters are incremented by the services that decide the outcomes
+(wallets.services, events.services), whoever calls them: the API, the webhooks, the
+admin, the backfill commands. A dry run counts nothing (outcomes_uncounted). The access
+log (amani.logging) observes latency and authentication failures only.
+
 The metric objects live in the process-wide default registry. Under gunicorn,
 gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before the workers import this
 module, so prometheus-client writes every value to per-process files there and
@@ -16,7 +21,11 @@ Derived series (PromQL):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import ParamSpec, Protocol, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -40,7 +49,8 @@ wallet_registration_race_retries = Counter(
 )
 event_ingestions = Counter(
     "amani_event_ingestions",
-    "Single event ingestions by outcome: created, replayed, conflict, invalid (400/404/413/415), error (5xx).",
+    "Single event ingestions by outcome: created, replayed, conflict, invalid (a record or wallet refused), "
+    "error (an unexpected failure).",
     ["outcome"],
 )
 event_batch_items = Counter(
@@ -74,33 +84,55 @@ for _status in BATCH_STATUSES:
     event_batch_items.labels(status=_status)
 
 
-def registration_outcome(status: int) -> str | None:
-    """The outcome of `POST /wallets` from its status; None for refusals before any decision."""
-    if status == 201:
-        return "created"
-    if status == 200:
-        return "replayed"
-    if status in (409, 422):
-        return "conflict"
-    return "error" if status >= 500 else None
+# False while outcomes_uncounted() runs (in this context only: other threads and requests still count).
+_counting: contextvars.ContextVar[bool] = contextvars.ContextVar("counting", default=True)
 
 
-def ingestion_outcome(status: int) -> str | None:
-    """The outcome of `POST /wallets/{id}/events/ingest` from its status."""
-    if status == 201:
-        return "created"
-    if status == 200:
-        return "replayed"
-    if status == 409:
-        return "conflict"
-    if status in (400, 404, 413, 415, 422):
-        return "invalid"
-    return "error" if status >= 500 else None
+@contextlib.contextmanager
+def outcomes_uncounted() -> Iterator[None]:
+    """Registrations, ingestions and batch items decided inside are not counted: a dry run stores nothing."""
+    token = _counting.set(False)
+    try:
+        yield
+    finally:
+        _counting.reset(token)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class OutcomeObserver(Protocol):
+    def __call__(self, *, outcome: str) -> None: ...
+
+
+def outcome_counted(
+    observe: OutcomeObserver, *, result: Callable[[R], str], refusals: Mapping[type[Exception], str]
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make a service count one outcome per call with `observe`: `result(value)` when it returns,
+    the outcome of the first of `refusals` it raised, `error` for any other exception."""
+
+    def decorate(service: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(service)
+        def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                value = service(*args, **kwargs)
+            except Exception as exc:
+                outcome = next((name for kind, name in refusals.items() if isinstance(exc, kind)), "error")
+                observe(outcome=outcome)
+                raise
+            observe(outcome=result(value))
+            return value
+
+        return counted
+
+    return decorate
 
 
 def wallet_registration_observe(*, outcome: str) -> None:
     """Count one wallet registration: created, replayed, conflict or error."""
-    wallet_registrations.labels(outcome=outcome).inc()
+    if _counting.get():
+        wallet_registrations.labels(outcome=outcome).inc()
 
 
 def wallet_race_retry_observe() -> None:
@@ -109,8 +141,9 @@ def wallet_race_retry_observe() -> None:
 
 
 def event_ingestion_observe(*, outcome: str) -> None:
-    """Count one single-event ingestion: created, replayed, conflict or invalid."""
-    event_ingestions.labels(outcome=outcome).inc()
+    """Count one single-event ingestion: created, replayed, conflict, invalid or error."""
+    if _counting.get():
+        event_ingestions.labels(outcome=outcome).inc()
 
 
 def event_race_retry_observe() -> None:
@@ -120,6 +153,8 @@ def event_race_retry_observe() -> None:
 
 def event_batch_observe(*, summary: Mapping[str, int]) -> None:
     """Count a batch's items by status, from its summary."""
+    if not _counting.get():
+        return
     for status, count in summary.items():
         if count:
             event_batch_items.labels(status=status).inc(count)

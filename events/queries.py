@@ -2,7 +2,8 @@
 
 The request-path statements here are prepared, with server-side binding (amani.db): the
 arrays of a batch travel as values, never escaped in Python, and the plans are made
-once per connection. The backfill runs events_insert_sql over its COPY staging table.
+once per connection. The backfill COPYs its records into a staging table and runs
+events_insert_sql over it (events_insert_staged).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import datetime as dt
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from django.db import connection
 
 from amani.db import prepared_cursor
 from audit.models import AuditRecord
@@ -24,6 +27,7 @@ from wallets.models import Wallet
 if TYPE_CHECKING:
     from audit.services import Actor
     from events.services import EventRow
+    from events.validation import EventInput
 
 EVENTS = WalletEvent._meta.db_table
 WALLETS = Wallet._meta.db_table
@@ -253,11 +257,93 @@ def event_insert_one(
     return wallet_id, provider, new_id, [_event_row(values) for values in earlier.values()]
 
 
-def wallet_refs_rows(public_ids: Iterable[uuid.UUID]) -> list[tuple[int, uuid.UUID, str, uuid.UUID]]:
-    """(id, public_id, provider, user_id) of the wallets with these public ids, in one statement."""
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, public_id, provider, user_id FROM {WALLETS} WHERE public_id = ANY(%s::uuid[])",  # noqa: S608
-            [list(public_ids)],
+# The backfill's staging table: its columns and types, in COPY order (staging_line writes them):
+# a record as parsed, its wallet by public id (the INSERT … SELECT joins the wallet for its pk and provider).
+STAGING = "backfill_event_staging"
+STAGING_COLUMNS = {
+    "line": "integer",
+    "public_id": "uuid",
+    "wallet_public_id": "uuid",
+    "event_type": "varchar(16)",
+    "amount": "numeric",
+    "currency": "varchar(3)",
+    "provider_event_id": "varchar(255)",
+    "idempotency_key": "varchar(255)",
+    "metadata": "jsonb",
+    "occurred_at": "timestamptz",
+}
+
+
+def _copy_text(value: str | None) -> str:
+    r"""A text value as a field of COPY's text format: \N for NULL, backslash escapes for the rest.
+
+    Only backslash, newline, carriage return and tab (the delimiter) need escaping;
+    NUL and unpaired surrogates never get here (events.validation refuses them).
+    """
+    if value is None:
+        return "\\N"
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def staging_line(line_no: int, item: EventInput) -> str:
+    """One staging row (STAGING_COLUMNS) in COPY's text format, newline included."""
+    return (
+        "\t".join(
+            (
+                str(line_no),
+                "\\N" if item.event_id is None else str(item.event_id),
+                str(item.wallet_id),
+                item.event_type,
+                str(item.amount),
+                item.currency,
+                _copy_text(item.provider_event_id),
+                _copy_text(item.idempotency_key),
+                _copy_text(json.dumps(item.metadata)),
+                item.occurred_at.isoformat(),
+            )
         )
-        return cursor.fetchall()
+        + "\n"
+    )
+
+
+def staging_create() -> None:
+    """The session's staging table (STAGING_COLUMNS), emptied at every commit."""
+    with connection.cursor() as cursor:
+        columns = ", ".join(f"{name} {kind}" for name, kind in STAGING_COLUMNS.items())
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} ({columns}) ON COMMIT DELETE ROWS")
+
+
+@cache
+def _staged_insert_sql() -> str:
+    select = ", ".join(
+        {
+            "public_id": "COALESCE(s.public_id, gen_random_uuid())",  # cheaper than uuid4() per record here
+            "wallet_id": "w.id",
+            "provider": "w.provider",
+            "created_at": "now()",
+        }.get(column, f"s.{column}")
+        for column in INSERT_COLUMNS
+    )
+    return events_insert_sql(
+        f"SELECT {select} FROM {STAGING} s JOIN {WALLETS} w "  # noqa: S608 (names only)
+        "ON w.public_id = s.wallet_public_id ORDER BY s.line"
+    )
+
+
+def events_insert_staged(lines: Sequence[str], *, empty_after: bool) -> list[InsertedKey] | None:
+    """COPY the staging lines (staging_line), then insert them in order, bucketing the new ones, in one statement.
+
+    Returns the keys of the inserted rows, or None when every row was inserted. With
+    `empty_after` the staging table is emptied at once (inside a transaction that
+    never commits, ON COMMIT would never empty it).
+    """
+    with connection.cursor() as cursor:
+        # The lines were formatted before (a reader thread): here they are only sent.
+        with cursor.cursor.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+            copy.write("".join(lines).encode())
+        cursor.execute(_staged_insert_sql())
+        # Usually every row is new: then the returned keys are not needed, so not decoded.
+        inserted = None if cursor.rowcount == len(lines) else cursor.fetchall()
+        if empty_after:
+            cursor.execute(f"TRUNCATE {STAGING}")
+    return inserted

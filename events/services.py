@@ -11,8 +11,14 @@ The rules (API.md, "Wallet transaction events"); the SQL is in events.queries:
    the same content is a duplicate (a replay), different content a conflict.
 3. New events go into the balance buckets and the audit trail in the same statement.
 
-A single ingest is one autocommit statement (events.queries.event_insert_one). A batch
-is one autocommit statement too, plus one SELECT when some item was not new; it
+Every write of events runs the same store step: rows → insert → decide → audit, run
+again after a deadlock (events_store, with run_with_deadlock_retry). Its audit is per
+batch: one record naming the events, written by the insert statement itself (the batch
+endpoint), or one record with the counts, written once the rows are decided (the
+backfill, EventBackfill.store). A single ingest is the step's one-row case with the
+audit per event, all in one autocommit statement (events.queries.event_insert_one): the
+same rule for deciding (event_decide), the same retry, no statement more. A batch is one
+autocommit statement too, plus one SELECT when some item was not new; it
 inserts its rows in a canonical order (batch_insert_order), so two batches carrying the
 same events wait on each other's rows in the same order and cannot deadlock, and
 batches with disjoint keys never wait on each other's rows at all (they may wait on a
@@ -20,6 +26,9 @@ shared balance bucket, locked in (wallet, currency, day) order after every inser
 the other commits). Only two concurrent writers carrying *conflicting* records (sharing
 some dedup keys but not all) in crossing orders can still deadlock: PostgreSQL breaks
 it and the loser is run again (run_with_deadlock_retry).
+
+Each service counts its own outcomes (amani.metrics), so the API, the webhooks, the
+admin and the backfill count alike.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -43,7 +52,7 @@ from audit.services import Actor
 from events import queries
 from events.queries import InsertedKey
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
-from wallets.models import Wallet
+from wallets.selectors import WalletRef, wallet_refs_get
 
 RESOURCE_TYPE = "wallet_event"
 ACTION_INGEST = "ingest_event"
@@ -55,6 +64,8 @@ MAX_BATCH_ITEMS = 1000
 # number of times with jittered backoff.
 DEADLOCK_ATTEMPTS = 5
 DEADLOCK_BACKOFF_SECONDS = 0.02
+# The wallets a backfill remembers across its chunks, at most.
+WALLET_CACHE_SIZE = 100_000
 # A single ingest that inserted nothing yet finds no event holding its keys, even read
 # again after its statement (only possible if that event vanished), is run again, boundedly.
 INGEST_ATTEMPTS = 3
@@ -71,20 +82,6 @@ class EventConflict(DomainError):
 
     status_code = status.HTTP_409_CONFLICT
     code = "event_conflict"
-
-
-@dataclass(slots=True)
-class WalletRef:
-    """What deciding an event needs of its wallet."""
-
-    id: int
-    public_id: uuid.UUID
-    provider: str
-    user_id: uuid.UUID
-
-    @classmethod
-    def of(cls, wallet: Wallet) -> WalletRef:
-        return cls(wallet.pk, wallet.public_id, wallet.provider, wallet.user_id)
 
 
 @dataclass(slots=True)
@@ -339,14 +336,80 @@ def _audit_details(row: EventRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the store step decided for `count` rows: the decisions in row order, or None when
+    every row was new (then the rows need not even be built: a backfill's usual chunk)."""
+
+    count: int
+    decisions: list[Decision] | None
+
+    def summary(self) -> dict[str, int]:
+        """Rows by status: created, duplicate, conflict."""
+        summary = dict.fromkeys((CREATED, DUPLICATE, CONFLICT), 0)
+        if self.decisions is None:
+            summary[CREATED] = self.count
+        else:
+            for decision in self.decisions:
+                summary[decision.status] += 1
+        return summary
+
+
+def events_store(
+    *,
+    count: int,
+    rows: Callable[[], Sequence[EventRow]],
+    insert: Callable[[], Iterable[InsertedKey] | None],
+    audit: Callable[[Stored], None] | None,
+    atomic: bool,
+) -> Stored:
+    """The store step of a batch of events: insert, decide, audit, all again after a deadlock.
+
+    `insert` runs the one statement inserting the rows (with their buckets) and returns
+    the keys it inserted, or None when it inserted every row; `rows()` gives the `count`
+    rows in their original order, asked for only when some row needs deciding
+    (event_rows_decide). The audit is per batch: written by the insert statement itself
+    (`audit` None), or by `audit` once the rows are decided, in the same transaction.
+    With `atomic`, all of it is one transaction; otherwise `insert` is one autocommit
+    statement, and deciding reads after it.
+    """
+
+    def attempt() -> Stored:
+        inserted = insert()
+        stored = Stored(count, None if inserted is None else event_rows_decide(rows(), inserted))
+        if audit is not None:
+            audit(stored)
+        return stored
+
+    return run_with_deadlock_retry(attempt, atomic=atomic)
+
+
+def event_ingest_parse(data: dict[str, Any], *, idempotency_key: object = None) -> EventInput:
+    """A single ingest's record parsed (events.validation.event_parse); a refused one counts as an invalid ingestion."""
+    try:
+        return event_parse(data, idempotency_key=idempotency_key)
+    except DomainError:
+        metrics.event_ingestion_observe(outcome="invalid")
+        raise
+
+
+@metrics.outcome_counted(
+    metrics.event_ingestion_observe,
+    result=lambda ingestion: "created" if ingestion.created else "replayed",
+    refusals={EventConflict: "conflict", DomainError: "invalid"},
+)
 def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ingestion:
     """Record one event on the wallet with this public id, idempotently, with its audit record.
 
     Returns the new event (created=True) or the earlier identical one (a replay);
     raises NotFound for an unknown wallet, EventConflict when an earlier event shares a
     dedup key but not the content, EventInvalid for a provider other than the wallet's,
-    DedupKeyRequired without any dedup key. `item` is parsed (events.validation.event_parse,
-    or built by the caller). One statement in the usual case (events.queries.event_insert_one).
+    DedupKeyRequired without any dedup key. `item` is parsed (event_ingest_parse,
+    or built by the caller). Every call counts one ingestion outcome (amani.metrics).
+
+    The store step's one-row case, audited per event: finding the wallet, the insert, its
+    bucket, its audit record and, when it was not inserted, the earlier events holding its
+    keys are one statement in the usual case (events.queries.event_insert_one).
     """
     item.dedup_key_require()
     # The wallet's pk and provider are filled in from the statement, which finds the wallet itself.
@@ -383,7 +446,7 @@ def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ing
 
 
 def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
-    """Decide up to 1,000 batch items in order, each as a single ingest would.
+    """Decide up to 1,000 batch items in order, each as a single ingest would; count them by status.
 
     Round trips: one wallet lookup, one statement inserting the new events with their
     buckets and one audit record naming them all, one SELECT when some item was not new.
@@ -419,33 +482,135 @@ def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
         rows.append(event_row_build(item, wallet, now=now))
         row_indexes.append(index)
 
+    summary = {INVALID: len(items) - len(rows)}
     if rows:
         ordered = [rows[position] for position in batch_insert_order(rows)]
         batch_id = uuid.uuid4()
-        inserted = run_with_deadlock_retry(
-            lambda: queries.events_insert_audited(
+        stored = events_store(
+            count=len(rows),
+            rows=lambda: rows,
+            insert=lambda: queries.events_insert_audited(
                 rows=ordered,
                 actor=actor,
                 action=ACTION_INGEST_BATCH,
                 resource_type=BATCH_RESOURCE_TYPE,
                 batch_id=batch_id,
             ),
+            audit=None,  # in the insert statement: one record naming every event created
             atomic=False,
         )
-        decisions = event_rows_decide(rows, inserted)
-        for index, decision in zip(row_indexes, decisions, strict=True):
+        summary.update(stored.summary())
+        for index, decision in zip(row_indexes, stored.decisions, strict=True):
             # The representation reads the row itself: no model instance per item (docs/benchmarks.md).
             event = decision.event if decision.status != CONFLICT else None
             results[index] = BatchResult(index, decision.status, event, decision.error)
+    metrics.event_batch_observe(summary=summary)
     return results
 
 
-def wallet_refs_get(*, public_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, WalletRef]:
-    """The wallets with these public ids, in one query."""
-    ids = list(public_ids)
-    if not ids:
-        return {}
-    return {
-        public_id: WalletRef(pk, public_id, provider, user_id)
-        for pk, public_id, provider, user_id in queries.wallet_refs_rows(ids)
-    }
+@dataclass
+class EventLoad:
+    """One chunk of backfill records, prepared without the database (a reader thread may build it).
+
+    `items[i]` was read at `lines[i]` and is staged as `staged[i]` (COPY text,
+    events.queries.staging_line); `by_wallet` maps each (wallet_id, provider as sent) to the
+    positions carrying it, so wallets are checked once per chunk, not once per record.
+    """
+
+    lines: list[int] = field(default_factory=list)
+    items: list[EventInput] = field(default_factory=list)
+    staged: list[str] = field(default_factory=list)
+    by_wallet: dict[tuple[uuid.UUID, str | None], list[int]] = field(default_factory=dict)
+
+    def add(self, line_no: int, item: EventInput) -> None:
+        """Add a parsed record (event_parse with_wallet) read at `line_no`."""
+        self.by_wallet.setdefault((item.wallet_id, item.provider), []).append(len(self.items))
+        self.lines.append(line_no)
+        self.items.append(item)
+        self.staged.append(queries.staging_line(line_no, item))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A stored chunk: its records by status, and the refused ones as (line, status, error) in no order."""
+
+    summary: dict[str, int]
+    refused: list[tuple[int, str, DomainError]]
+
+
+class EventBackfill:
+    """Stores a backfill's chunks, each decided record by record as the batch endpoint decides an item.
+
+    Created inside the caller's transaction if any (a dry run), once per run: it makes
+    the session's staging table and remembers up to WALLET_CACHE_SIZE wallets across chunks.
+    """
+
+    def __init__(self) -> None:
+        self.wallets: dict[uuid.UUID, WalletRef | None] = {}
+        queries.staging_create()
+
+    def _wallets_for(self, public_ids: set[uuid.UUID]) -> None:
+        missing = public_ids - self.wallets.keys()
+        if not missing:
+            return
+        if len(self.wallets) + len(missing) > WALLET_CACHE_SIZE:
+            self.wallets.clear()
+            missing = public_ids
+        found = wallet_refs_get(public_ids=missing)
+        for public_id in missing:
+            self.wallets[public_id] = found.get(public_id)
+
+    def _wallet_refusals(self, load: EventLoad) -> dict[int, DomainError]:
+        """Errors by position for the records whose wallet is unknown or has another provider."""
+        self._wallets_for({wallet_id for wallet_id, _ in load.by_wallet})
+        refusals: dict[int, DomainError] = {}
+        for (wallet_id, _), positions in load.by_wallet.items():
+            wallet = self.wallets.get(wallet_id)
+            try:
+                if wallet is None:
+                    raise NotFound(f"No wallet has the wallet_id {wallet_id}.")
+                provider_check(load.items[positions[0]], wallet.provider)
+            except DomainError as exc:
+                refusals.update(dict.fromkeys(positions, exc))
+        return refusals
+
+    def store(self, load: EventLoad, *, invalid: int, audit: Callable[[dict[str, int]], None]) -> LoadResult:
+        """Store one chunk in one transaction (events_store): COPY into the staging table, insert, decide, audit.
+
+        `invalid` counts the chunk's records refused before (unparsable); `audit(summary)`
+        writes the chunk's one audit record from its counts by status, in its transaction.
+        The records are counted in metrics once the chunk is stored.
+        """
+        wallet_refused = self._wallet_refusals(load)
+        keep = [position for position in range(len(load.items)) if position not in wallet_refused]
+        # Inside the caller's transaction (a dry run) nothing commits: ON COMMIT never empties the table.
+        empty_after = connection.in_atomic_block
+        refused = [(load.lines[position], INVALID, error) for position, error in wallet_refused.items()]
+        summary = {INVALID: invalid + len(wallet_refused), CREATED: 0, DUPLICATE: 0, CONFLICT: 0}
+
+        def rows() -> list[EventRow]:
+            now = dt.datetime.now(dt.UTC)
+            items = [load.items[position] for position in keep]
+            return [event_row_build(item, self.wallets[item.wallet_id], now=now, generate_id=False) for item in items]
+
+        def audited(stored: Stored) -> None:
+            audit({**summary, **stored.summary()})
+
+        if keep:
+            stored = events_store(
+                count=len(keep),
+                rows=rows,
+                insert=lambda: queries.events_insert_staged(
+                    [load.staged[position] for position in keep], empty_after=empty_after
+                ),
+                audit=audited,
+                atomic=True,
+            )
+            summary.update(stored.summary())
+            if stored.decisions is not None:
+                decided = zip(keep, stored.decisions, strict=True)
+                refused += [(load.lines[at], CONFLICT, d.error) for at, d in decided if d.status == CONFLICT]
+        else:
+            run_with_deadlock_retry(lambda: audit(summary))
+        metrics.event_batch_observe(summary=summary)
+        return LoadResult(summary=summary, refused=refused)

@@ -1,9 +1,11 @@
-"""The SQL of wallet registration. The rules are in wallets.services."""
+"""The SQL of the wallet registry: registration, and the lookups by public id. The rules are in
+wallets.services and wallets.selectors."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -60,3 +62,28 @@ def wallet_insert_unless_known(
 def wallet_columns(*, public_id: UUID, now: dt.datetime, **values: Any) -> dict[str, Any]:
     """The column values of a new wallet (every concrete field but the primary key)."""
     return {"public_id": public_id, "is_active": True, "created_at": now, "updated_at": now, **values}
+
+
+def wallet_refs_rows(public_ids: Iterable[UUID]) -> list[tuple[int, UUID, str, UUID]]:
+    """(id, public_id, provider, user_id) of the wallets with these public ids, in one statement."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, public_id, provider, user_id FROM {Wallet._meta.db_table} WHERE public_id = ANY(%s::uuid[])",  # noqa: S608
+            [list(public_ids)],
+        )
+        return cursor.fetchall()
+
+
+@cache
+def _wallet_by_public_id_sql() -> str:
+    meta = Wallet._meta
+    columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
+    return f'SELECT {columns} FROM "{meta.db_table}" WHERE "public_id" = %s'  # noqa: S608 (names only)
+
+
+def wallet_by_public_id(public_id: UUID) -> Wallet | None:
+    """The wallet with this public id, by one indexed SELECT (no ORM query to compile), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(_wallet_by_public_id_sql(), [public_id])
+        row = cursor.fetchone()
+    return None if row is None else model_from_row(Wallet, row, connection)

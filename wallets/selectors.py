@@ -2,40 +2,45 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterable
+from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from amani.api.errors import NotFound
-from amani.rows import model_from_row
+from wallets import queries
 from wallets.models import Wallet
 
 
-@cache
-def _wallet_get_sql() -> str:
-    meta = Wallet._meta
-    columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
-    return f'SELECT {columns} FROM "{meta.db_table}" WHERE "public_id" = %s'  # noqa: S608 (names only)
+@dataclass(slots=True)
+class WalletRef:
+    """What deciding an event needs of its wallet."""
+
+    id: int
+    public_id: UUID
+    provider: str
+    user_id: UUID
+
+    @classmethod
+    def of(cls, wallet: Wallet) -> WalletRef:
+        return cls(wallet.pk, wallet.public_id, wallet.provider, wallet.user_id)
 
 
 def wallet_get(*, public_id: UUID) -> Wallet:
     """The wallet with this public id; NotFound (404) otherwise.
 
-    Hand-written SQL: every event request starts here, and compiling the ORM query
+    Hand-written SQL (wallets.queries): every event request starts here, and compiling the ORM query
     cost more CPU than the indexed lookup (docs/benchmarks.md).
 
     Always on the primary, also inside `reading_from_replica()`: whether a wallet exists
     is read-your-writes, so a wallet registered a moment ago is never a 404 because a
     replica lags; only what is read after it (events, balances) may lag (docs/scaling.md).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_wallet_get_sql(), [public_id])
-        row = cursor.fetchone()
-    if row is None:
+    wallet = queries.wallet_by_public_id(public_id)
+    if wallet is None:
         raise NotFound("No wallet has this id.")
-    return model_from_row(Wallet, row, connection)
+    return wallet
 
 
 def wallet_list(
@@ -53,3 +58,14 @@ def wallet_list(
     if is_active is not None:
         queryset = queryset.filter(is_active=is_active)
     return queryset
+
+
+def wallet_refs_get(*, public_ids: Iterable[UUID]) -> dict[UUID, WalletRef]:
+    """The wallets with these public ids, in one query."""
+    ids = list(public_ids)
+    if not ids:
+        return {}
+    return {
+        public_id: WalletRef(pk, public_id, provider, user_id)
+        for pk, public_id, provider, user_id in queries.wallet_refs_rows(ids)
+    }

@@ -1,4 +1,5 @@
-"""Writes to the wallet registry. Each service owns its transaction and writes its audit record in it."""
+"""Writes to the wallet registry. Each service owns its transaction and writes its audit record in it,
+and counts its outcome (amani.metrics), whoever calls it: the API or the backfill."""
 
 from __future__ import annotations
 
@@ -78,6 +79,11 @@ def _replayed(
     return None
 
 
+@metrics.outcome_counted(
+    metrics.wallet_registration_observe,
+    result=lambda registration: "created" if registration.created else "replayed",
+    refusals={DomainError: "conflict"},
+)
 def wallet_register(
     *,
     user_id: UUID,
@@ -90,6 +96,7 @@ def wallet_register(
 ) -> Registration:
     """Register a wallet idempotently, deciding as the contract's table does (_replayed).
 
+    Every call counts one registration outcome: created, replayed, conflict or error.
     One autocommit statement (wallets.queries.wallet_insert_unless_known) reads the
     wallets sharing the key or the account and, when there are none, inserts the wallet
     with its audit record: new or replayed, one round trip. A replay writes nothing, not

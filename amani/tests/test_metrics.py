@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -234,3 +238,52 @@ def test_batch_items_are_counted_by_status(signed_client):
     assert response.json()["summary"] == {"created": 2, "duplicate": 1, "conflict": 1, "invalid": 2}
     after = {s: sample("amani_event_batch_items_total", status=s) for s in metrics.BATCH_STATUSES}
     assert {s: after[s] - before[s] for s in after} == {"created": 2, "duplicate": 1, "conflict": 1, "invalid": 2}
+
+
+def _backfill(command: str, path, *args: str) -> None:
+    with contextlib.suppress(CommandError):  # exit status 1: some row was refused
+        call_command(command, str(path), *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def _registrations() -> dict[str, float]:
+    return {o: sample("amani_wallet_registrations_total", outcome=o) for o in metrics.REGISTRATION_OUTCOMES}
+
+
+def _batch_items() -> dict[str, float]:
+    return {s: sample("amani_event_batch_items_total", status=s) for s in metrics.BATCH_STATUSES}
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after}
+
+
+def test_backfill_wallets_counts_registrations_as_the_api_does(db, tmp_path):
+    """The registration service counts its outcomes, whoever calls it; a dry run counts nothing."""
+    rows = [wallet_body(provider_account_id=f"acct_backfill_{n}") for n in range(2)]
+    claimed = dict(rows[0], user_id=str(uuid.uuid4()))
+    path = tmp_path / "wallets.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in [*rows, rows[0], claimed, {"user_id": 1}]) + "\n")
+    before = _registrations()
+    _backfill("backfill_wallets", path, "--dry-run")
+    assert _delta(_registrations(), before) == dict.fromkeys(metrics.REGISTRATION_OUTCOMES, 0)
+    _backfill("backfill_wallets", path)
+    assert _delta(_registrations(), before) == {"created": 2, "replayed": 1, "conflict": 1, "error": 0}
+
+
+def test_backfill_wallet_events_counts_records_by_status(db, tmp_path):
+    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="metrics_backfill")
+    wallet_id = str(wallet.public_id)
+    records = [
+        event(20, wallet_id=wallet_id),
+        event(20, wallet_id=wallet_id),  # duplicate
+        event(20, wallet_id=wallet_id, amount="12.00"),  # conflict
+        event(21, wallet_id=str(uuid.uuid4())),  # unknown wallet: invalid
+        event(22, wallet_id=wallet_id, currency="XXX"),  # invalid
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(record) for record in records) + "\n")
+    before = _batch_items()
+    _backfill("backfill_wallet_events", path, "--dry-run")
+    assert _delta(_batch_items(), before) == dict.fromkeys(metrics.BATCH_STATUSES, 0)
+    _backfill("backfill_wallet_events", path)
+    assert _delta(_batch_items(), before) == {"created": 1, "duplicate": 1, "conflict": 1, "invalid": 2}

@@ -24,8 +24,8 @@ from events.api.serializers import (
     event_representation,
 )
 from events.selectors import wallet_event_list
-from events.services import event_ingest, event_ingest_batch
-from events.validation import EventInvalid, event_parse
+from events.services import event_ingest, event_ingest_batch, event_ingest_parse
+from events.validation import EventInvalid
 from wallets.selectors import wallet_get
 
 WALLET_NOT_FOUND = error_doc("not_found: no wallet has this id (or the id is not a UUID).")
@@ -63,7 +63,9 @@ class EventIngestView(ApiView):
         },
     )
     def post(self, request: Request, wallet_id: UUID) -> Response:
-        item = event_parse(self.json_object(request), idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER))
+        item = event_ingest_parse(
+            self.json_object(request), idempotency_key=request.headers.get(IDEMPOTENCY_KEY_HEADER)
+        )
         ingestion = event_ingest(wallet_id=wallet_id, item=item, actor=self.actor(request))
         data = event_representation(ingestion.event, wallet_public_id=ingestion.event.wallet_public_id)
         if ingestion.created:

@@ -1,7 +1,8 @@
 """Import wallet registry rows (JSONL or CSV) with the registry's own rules, resumably.
 
 Each row is parsed by the API's serializer and registered by `wallet_register`, so a
-row is decided exactly as `POST /api/v1/wallets` with its `Idempotency-Key` would be:
+row is decided (and counted in the registration metrics) exactly as `POST /api/v1/wallets`
+with its `Idempotency-Key` would be:
 created, a replay (`duplicate`), `wallet_claimed` or `idempotency_key_reused`
 (`conflict`), or `invalid`. Rows commit in batches, each with one audit record naming
 the file, its SHA-256 and the line range. Killed at any moment and run again, the
@@ -16,6 +17,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import transaction
 
+from amani import metrics
 from amani.api.errors import DomainError
 from amani.api.idempotency import IDEMPOTENCY_KEY_MESSAGE, idempotency_key_valid
 from amani.backfill import FORMATS, BackfillCommand, Counts, source_open, source_records
@@ -72,8 +74,12 @@ class Command(BackfillCommand):
         self.progress_start(self.source.lines)
         total = Counts()
         try:
-            # A dry run decides every row in one transaction (so repeats inside the file are seen), then rolls back.
-            with transaction.atomic() if self.dry_run else contextlib.nullcontext():
+            # A dry run decides every row in one transaction (so repeats inside the file are seen), then rolls
+            # back, and counts nothing.
+            with (
+                transaction.atomic() if self.dry_run else contextlib.nullcontext(),
+                metrics.outcomes_uncounted() if self.dry_run else contextlib.nullcontext(),
+            ):
                 batch: list[tuple[int, Any]] = []
                 records = source_records(
                     self.source, columns=CSV_COLUMNS, required=CSV_REQUIRED, progress=self.bar.update
