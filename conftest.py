@@ -1,52 +1,24 @@
-"""Shared fixtures: API clients with keys, a test client that signs its requests, and a thread race."""
+"""Shared fixtures: API clients with keys, signed test clients, the service's database role, one wallet,
+and the live server of the HTTP contract tests. Importable helpers live in the `testing` package."""
 
 from __future__ import annotations
 
 import io
-import json
-import threading
-from collections.abc import Callable
 from itertools import count
-from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.test import Client, TransactionTestCase
+from django.test import TransactionTestCase
 
-from amani import signing
 from amani.authentication import HmacAuthentication
 from amani.clients import IssuedKey, api_client_create
 from amani.models import Scope
-from amani.tests import roles
+from testing import roles
+from testing.clients import SignedClient
 
 ALL_SCOPES = list(Scope.values)
 _names = count(1)
-
-
-def race(racers: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run work(i) in `racers` threads released together; each one's result (or exception), in order.
-
-    Each thread has its own database connection (Django's are per thread), closed at its end.
-    """
-    barrier = threading.Barrier(racers)
-    results: list[Any] = [None] * racers
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # reported by the callers' assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture(autouse=True)
@@ -70,51 +42,6 @@ def make_api_key(db):
     return make
 
 
-class SignedClient:
-    """Django's test client, signing every request with the contract's scheme."""
-
-    def __init__(self, key_id: str, secret: str, client: Client | None = None) -> None:
-        self.key_id = key_id
-        self.secret = secret
-        self.client = client or Client()
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        *,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-    ):
-        path, _, query = url.partition("?")
-        if body is None:
-            raw = b""
-        elif isinstance(body, bytes):
-            raw = body
-        elif isinstance(body, str):
-            raw = body.encode()
-        else:
-            raw = json.dumps(body).encode()
-        headers = dict(headers or {})
-        if sign:
-            headers["Authorization"] = signing.authorization_header(
-                key_id=self.key_id, secret=self.secret, method=method, path=path, query=query, body=raw
-            )
-        kwargs: dict[str, Any] = {"headers": headers}
-        if raw or method in ("POST", "PUT", "PATCH"):
-            kwargs["data"] = raw
-            kwargs["content_type"] = content_type
-        return self.client.generic(method, url, **kwargs)
-
-    def get(self, url: str, **kwargs: Any):
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, body: Any = None, **kwargs: Any):
-        return self.request("POST", url, body, **kwargs)
-
-
 @pytest.fixture
 def signed_client(make_api_key) -> SignedClient:
     """A client holding every scope."""
@@ -133,7 +60,7 @@ def signed_client_for(make_api_key):
     return make
 
 
-# --- the service's database role (amani.tests.roles) ---------------------------------------------
+# --- the service's database role (testing.roles) ---------------------------------------------
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,11 @@ from django.urls import reverse
 
 from amani.backfill import json_loads_strict
 from amani.json_bounds import DOCUMENT_MAX_DEPTH, METADATA_MAX_DEPTH, json_depth_exceeds
-from amani.tests import roles
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user
 from events.models import WalletEvent
 from events.tests.factories import WalletEventFactory
+from testing import roles
 from wallets.models import Wallet
 from wallets.tests.factories import WalletFactory
 

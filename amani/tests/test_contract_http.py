@@ -37,7 +37,7 @@ from amani.clients import api_client_create, api_key_create, api_key_revoke
 from amani.json_bounds import METADATA_MAX_DEPTH
 from amani.models import ApiKey
 from amani.signing import HmacAuth
-from amani.tests import roles
+from testing import roles
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_SCOPES = ["wallets:read", "wallets:write", "events:read", "events:write"]

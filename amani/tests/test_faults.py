@@ -19,10 +19,10 @@ from django.db import connection, connections
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server
 from audit.models import AuditRecord
 from events.balances import balance_buckets_verify
 from events.models import BalanceBucket, WalletEvent
+from testing.servers import gunicorn_server
 from wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db(transaction=True)

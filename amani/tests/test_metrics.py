@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from amani import metrics
-from amani.tests.servers import REPO, gunicorn_server, workers_that_served
+from testing.servers import REPO, gunicorn_server, workers_that_served
 from wallets.models import Wallet
 
 

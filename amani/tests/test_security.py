@@ -15,7 +15,7 @@ from django.test import Client
 from amani import signing
 from amani.clients import api_key_revoke
 from amani.models import Scope
-from conftest import SignedClient
+from testing.clients import SignedClient
 from wallets.models import Wallet
 
 ALL = list(Scope.values)

@@ -18,7 +18,7 @@ import requests
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server
+from testing.servers import gunicorn_server
 from wallets.models import Wallet
 
 WORKERS = 3

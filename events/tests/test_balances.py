@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from conftest import race
 from events.balances import CurrencyBalance, bucket_upsert_sql, wallet_balances
 from events.models import BalanceBucket, WalletEvent
+from testing.races import race
 from wallets.models import Wallet
 
 

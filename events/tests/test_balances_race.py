@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from audit.services import Actor
-from conftest import race
 from events.balances import balance_buckets_verify, wallet_balances
 from events.models import BalanceBucket
 from events.services import event_ingest
 from events.tests.test_balances import make_wallet
 from events.validation import EventInput
+from testing.races import race
 
 THREADS = 6
 EVENTS = 30

@@ -14,10 +14,11 @@ from django.db import connection, transaction
 from amani import metrics
 from audit.models import AuditRecord
 from audit.services import Actor
-from conftest import SignedClient, race
 from events import queries, services
 from events.models import BalanceBucket, WalletEvent
 from events.tests.factories import WalletFactory, event_body
+from testing.clients import SignedClient
+from testing.races import race
 
 RACERS = 32
 

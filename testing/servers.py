@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from prometheus_client.multiprocess import MultiProcessCollector
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
