@@ -16,6 +16,8 @@ from amani.clients import IssuedKey, api_client_create
 from amani.models import Scope
 from testing import roles
 from testing.clients import SignedClient
+from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory
 
 ALL_SCOPES = list(Scope.values)
 _names = count(1)
@@ -58,6 +60,12 @@ def signed_client_for(make_api_key):
         return SignedClient(issued.key_id, issued.secret)
 
     return make
+
+
+@pytest.fixture
+def wallet(db) -> Wallet:
+    """A fincra wallet with WalletFactory's defaults; a module that needs history records it on this one."""
+    return WalletFactory()
 
 
 # --- the service's database role (testing.roles) ---------------------------------------------

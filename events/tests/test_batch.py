@@ -8,16 +8,12 @@ import pytest
 
 from audit.models import AuditRecord
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory, event_body
+from events.tests.factories import WalletEventFactory, event_body
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/batch"
-
-
-@pytest.fixture
-def wallet():
-    return WalletFactory(provider="fincra")
 
 
 def item(wallet, **overrides):

@@ -16,15 +16,11 @@ from audit.models import AuditRecord
 from audit.services import Actor
 from events.models import BalanceBucket, WalletEvent
 from events.services import EventConflict, event_ingest
-from events.tests.factories import WalletFactory, event_body
+from events.tests.factories import event_body
 from events.validation import EventInput
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wallet():
-    return WalletFactory(provider="fincra")
 
 
 def ingest_url(wallet) -> str:

@@ -16,9 +16,10 @@ from audit.models import AuditRecord
 from audit.services import Actor
 from events import queries, services
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletFactory, event_body
+from events.tests.factories import event_body
 from testing.clients import SignedClient
 from testing.races import race
+from wallets.tests.factories import WalletFactory
 
 RACERS = 32
 

@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from events.models import WalletEvent
 from events.selectors import wallet_event_list
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
 from testing import roles
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from audit.paginator import EstimatedCountPaginator, table_row_estimate
 from events.models import ProviderBalanceReport, WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
 from testing import roles
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 
