@@ -3,19 +3,26 @@ and the live server of the HTTP contract tests. Importable helpers live in the `
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import uuid
+from collections.abc import Iterator
 from itertools import count
+from typing import Any
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import TransactionTestCase
 
 from amani.authentication import HmacAuthentication
-from amani.clients import IssuedKey, api_client_create
-from amani.models import Scope
+from amani.clients import IssuedKey, api_client_create, api_key_create, api_key_revoke
+from amani.models import ApiKey, Scope
 from testing import roles
 from testing.clients import SignedClient
+from testing.contract import SCOPE_SETS, Api, Creds
+from testing.servers import gunicorn_server
 from wallets.models import Wallet
 from wallets.tests.factories import WalletFactory
 
@@ -100,3 +107,57 @@ def _flush_as_owner(self: TransactionTestCase) -> None:
 
 
 TransactionTestCase._fixture_teardown = _flush_as_owner
+
+
+# --- the live server of the HTTP contract tests (testing.contract) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str]:
+    """gunicorn serving the test database in production mode, as `make run` would: one per module."""
+    try:
+        with gunicorn_server(workers=4, metrics_dir=tmp_path_factory.mktemp("gunicorn") / "prometheus") as base:
+            yield base
+    finally:
+        with django_db_blocker.unblock(), roles.database_owner(), connection.cursor() as cursor:
+            tables = [
+                model._meta.db_table
+                for label in ("amani", "wallets", "events", "audit")
+                for model in apps.get_app_config(label).get_models()
+                if model._meta.managed
+            ]
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+
+@pytest.fixture(scope="module")
+def keys(base_url, django_db_blocker) -> dict[Any, Creds]:
+    """Keys committed before any test of the module: "all", each of SCOPE_SETS, "revoked", "expired",
+    "rotation" (two active keys of one client)."""
+
+    def issue(scopes: list[str]) -> tuple[Any, Creds]:
+        client, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes)
+        return client, Creds(issued.key_id, issued.secret)
+
+    made: dict[Any, Any] = {}
+    with django_db_blocker.unblock():
+        made["all"] = issue(ALL_SCOPES)[1]
+        for scopes in SCOPE_SETS:
+            made[scopes] = issue(list(scopes))[1]
+        made["revoked"] = issue(ALL_SCOPES)[1]
+        api_key_revoke(key=ApiKey.objects.get(key_id=made["revoked"].key_id))
+        client, first = issue(["wallets:read"])
+        second = api_key_create(client=client)
+        made["rotation"] = (first, Creds(second.key_id, second.secret))
+        expired = api_key_create(client=client, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        made["expired"] = Creds(expired.key_id, expired.secret)
+    return made
+
+
+@pytest.fixture(scope="module")
+def key(keys) -> Creds:
+    return keys["all"]
+
+
+@pytest.fixture(scope="module")
+def api(base_url, key) -> Api:
+    return Api(base_url, key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.db import connection, transaction
@@ -83,9 +84,10 @@ def report(
     )
 
 
-def event_body(**overrides: object) -> dict[str, object]:
-    """A valid ingest body (API.md's example); override or drop (value None) any field."""
-    body: dict[str, object] = {
+def event_body(**overrides: Any) -> dict[str, Any]:
+    """A valid ingest body (API.md's example); override any field, or drop it with the value `...`
+    (None is a value a test may send)."""
+    body: dict[str, Any] = {
         "event_type": "deposit",
         "amount": "1500.00",
         "currency": "NGN",
@@ -94,4 +96,4 @@ def event_body(**overrides: object) -> dict[str, object]:
         "metadata": {"channel": "bank_transfer"},
     }
     body.update(overrides)
-    return {key: value for key, value in body.items() if value is not None}
+    return {key: value for key, value in body.items() if value is not ...}

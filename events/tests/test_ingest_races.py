@@ -35,7 +35,7 @@ def clients(make_api_key):
 @pytest.mark.parametrize("key", ["event_id", "provider_event_id", "idempotency_key"])
 def test_racing_identical_ingests_leave_one_row(clients, key):
     wallet = WalletFactory()
-    body = event_body(provider_event_id=None)
+    body = event_body(provider_event_id=...)
     headers = {}
     if key == "event_id":
         body["event_id"] = str(uuid.uuid4())
