@@ -1,52 +1,33 @@
-"""Shared fixtures: API clients with keys, a test client that signs its requests, and a thread race."""
+"""Shared fixtures: API clients with keys, signed test clients, the service's database role, one wallet,
+and the live server of the HTTP contract tests. Importable helpers live in the `testing` package."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-import json
-import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.test import Client, TransactionTestCase
+from django.test import TransactionTestCase
 
-from amani import signing
 from amani.authentication import HmacAuthentication
-from amani.clients import IssuedKey, api_client_create
-from amani.models import Scope
-from amani.tests import roles
+from amani.clients import IssuedKey, api_client_create, api_key_create, api_key_revoke
+from amani.models import ApiKey, Scope
+from testing import roles
+from testing.clients import SignedClient
+from testing.contract import SCOPE_SETS, Api, Creds
+from testing.servers import gunicorn_server
+from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory
 
 ALL_SCOPES = list(Scope.values)
 _names = count(1)
-
-
-def race(racers: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run work(i) in `racers` threads released together; each one's result (or exception), in order.
-
-    Each thread has its own database connection (Django's are per thread), closed at its end.
-    """
-    barrier = threading.Barrier(racers)
-    results: list[Any] = [None] * racers
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # reported by the callers' assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture(autouse=True)
@@ -70,51 +51,6 @@ def make_api_key(db):
     return make
 
 
-class SignedClient:
-    """Django's test client, signing every request with the contract's scheme."""
-
-    def __init__(self, key_id: str, secret: str, client: Client | None = None) -> None:
-        self.key_id = key_id
-        self.secret = secret
-        self.client = client or Client()
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        *,
-        content_type: str = "application/json",
-        headers: dict[str, str] | None = None,
-        sign: bool = True,
-    ):
-        path, _, query = url.partition("?")
-        if body is None:
-            raw = b""
-        elif isinstance(body, bytes):
-            raw = body
-        elif isinstance(body, str):
-            raw = body.encode()
-        else:
-            raw = json.dumps(body).encode()
-        headers = dict(headers or {})
-        if sign:
-            headers["Authorization"] = signing.authorization_header(
-                key_id=self.key_id, secret=self.secret, method=method, path=path, query=query, body=raw
-            )
-        kwargs: dict[str, Any] = {"headers": headers}
-        if raw or method in ("POST", "PUT", "PATCH"):
-            kwargs["data"] = raw
-            kwargs["content_type"] = content_type
-        return self.client.generic(method, url, **kwargs)
-
-    def get(self, url: str, **kwargs: Any):
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, body: Any = None, **kwargs: Any):
-        return self.request("POST", url, body, **kwargs)
-
-
 @pytest.fixture
 def signed_client(make_api_key) -> SignedClient:
     """A client holding every scope."""
@@ -133,7 +69,13 @@ def signed_client_for(make_api_key):
     return make
 
 
-# --- the service's database role (amani.tests.roles) ---------------------------------------------
+@pytest.fixture
+def wallet(db) -> Wallet:
+    """A fincra wallet with WalletFactory's defaults; a module that needs history records it on this one."""
+    return WalletFactory()
+
+
+# --- the service's database role (testing.roles) ---------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -165,3 +107,57 @@ def _flush_as_owner(self: TransactionTestCase) -> None:
 
 
 TransactionTestCase._fixture_teardown = _flush_as_owner
+
+
+# --- the live server of the HTTP contract tests (testing.contract) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def base_url(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[str]:
+    """gunicorn serving the test database in production mode, as `make run` would: one per module."""
+    try:
+        with gunicorn_server(workers=4, metrics_dir=tmp_path_factory.mktemp("gunicorn") / "prometheus") as base:
+            yield base
+    finally:
+        with django_db_blocker.unblock(), roles.database_owner(), connection.cursor() as cursor:
+            tables = [
+                model._meta.db_table
+                for label in ("amani", "wallets", "events", "audit")
+                for model in apps.get_app_config(label).get_models()
+                if model._meta.managed
+            ]
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+
+@pytest.fixture(scope="module")
+def keys(base_url, django_db_blocker) -> dict[Any, Creds]:
+    """Keys committed before any test of the module: "all", each of SCOPE_SETS, "revoked", "expired",
+    "rotation" (two active keys of one client)."""
+
+    def issue(scopes: list[str]) -> tuple[Any, Creds]:
+        client, issued = api_client_create(name=f"contract-{uuid.uuid4().hex[:12]}", scopes=scopes)
+        return client, Creds(issued.key_id, issued.secret)
+
+    made: dict[Any, Any] = {}
+    with django_db_blocker.unblock():
+        made["all"] = issue(ALL_SCOPES)[1]
+        for scopes in SCOPE_SETS:
+            made[scopes] = issue(list(scopes))[1]
+        made["revoked"] = issue(ALL_SCOPES)[1]
+        api_key_revoke(key=ApiKey.objects.get(key_id=made["revoked"].key_id))
+        client, first = issue(["wallets:read"])
+        second = api_key_create(client=client)
+        made["rotation"] = (first, Creds(second.key_id, second.secret))
+        expired = api_key_create(client=client, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        made["expired"] = Creds(expired.key_id, expired.secret)
+    return made
+
+
+@pytest.fixture(scope="module")
+def key(keys) -> Creds:
+    return keys["all"]
+
+
+@pytest.fixture(scope="module")
+def api(base_url, key) -> Api:
+    return Api(base_url, key)

@@ -6,7 +6,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from amani import signing
 from amani.authentication import HmacAuthentication
 from amani.clients import api_client_update, api_key_create, api_key_expire, api_key_revoke
 from amani.models import ApiKey, ApiNonce
+from testing.races import race
 
 pytestmark = [pytest.mark.urls("amani.tests.urls")]
 
@@ -327,27 +327,9 @@ def test_one_signed_request_raced_on_separate_connections_succeeds_exactly_once(
     issued = make_api_key(["wallets:read"])
     header = header_for(issued)
     racers = 8
-    barrier = threading.Barrier(racers)
-    statuses: list[int] = []
-    codes: list[str] = []
-    lock = threading.Lock()
-
-    def race() -> None:
-        try:
-            barrier.wait(timeout=10)
-            response = get(ECHO, header)
-            with lock:
-                statuses.append(response.status_code)
-                if response.status_code != 200:
-                    codes.append(response.json()["error"]["code"])
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=race) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    responses = race(racers, lambda _: get(ECHO, header))
+    statuses = [response.status_code for response in responses]
+    codes = [response.json()["error"]["code"] for response in responses if response.status_code != 200]
     assert sorted(statuses) == [200] + [401] * (racers - 1)
     assert codes == ["replayed_nonce"] * (racers - 1)
     assert ApiNonce.objects.filter(key_id=issued.key_id).count() == 1

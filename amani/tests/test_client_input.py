@@ -13,13 +13,13 @@ from django.urls import reverse
 
 from amani.backfill import json_loads_strict
 from amani.json_bounds import DOCUMENT_MAX_DEPTH, METADATA_MAX_DEPTH, json_depth_exceeds
-from amani.tests import roles
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user
 from events.models import WalletEvent
 from events.tests.factories import WalletEventFactory
+from testing import roles
 from wallets.models import Wallet
-from wallets.tests.factories import WalletFactory
+from wallets.tests.factories import WalletFactory, wallet_body
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +35,6 @@ def nested(depth: int) -> dict[str, Any]:
 def raw_nested(depth: int) -> str:
     """The JSON text of nested(depth), built without recursing."""
     return '{"a": ' * (depth - 1) + '{"leaf": true}' + "}" * (depth - 1)
-
-
-def wallet_body(metadata: Any) -> dict[str, Any]:
-    return {
-        "user_id": str(uuid.uuid4()),
-        "provider": "fincra",
-        "provider_account_id": f"acct_{uuid.uuid4().hex}",
-        "metadata": metadata,
-    }
 
 
 def event_body(n: int = 1, **extra: Any) -> dict[str, Any]:
@@ -69,7 +60,7 @@ def test_depth_is_counted_from_the_outermost_value():
 def test_metadata_past_the_bound_is_400_on_every_write_path_never_500(signed_client, depth):
     """916-925 levels were a 500 on wallets (psycopg's dump recursed too deep); events took 928."""
     wallet = WalletFactory()
-    body = json.dumps(wallet_body({})).replace('"metadata": {}', f'"metadata": {raw_nested(depth)}')
+    body = json.dumps(wallet_body(metadata={})).replace('"metadata": {}', f'"metadata": {raw_nested(depth)}')
     response = signed_client.post("/api/v1/wallets", body)
     assert response.status_code == 400, response.content
     event = json.dumps(event_body()).replace("}", f', "metadata": {raw_nested(depth)}}}', 1)
@@ -87,14 +78,14 @@ def test_metadata_past_the_bound_is_400_on_every_write_path_never_500(signed_cli
 
 def test_metadata_at_the_bound_is_stored_the_same_way_by_wallets_and_events(signed_client):
     metadata = nested(METADATA_MAX_DEPTH)
-    created = signed_client.post("/api/v1/wallets", wallet_body(metadata))
+    created = signed_client.post("/api/v1/wallets", wallet_body(metadata=metadata))
     assert created.status_code == 201, created.content
     wallet_id = created.json()["id"]
     assert (
         signed_client.post(f"/api/v1/wallets/{wallet_id}/events/ingest", event_body(metadata=metadata)).status_code
         == 201
     )
-    one_deeper = signed_client.post("/api/v1/wallets", wallet_body(nested(METADATA_MAX_DEPTH + 1)))
+    one_deeper = signed_client.post("/api/v1/wallets", wallet_body(metadata=nested(METADATA_MAX_DEPTH + 1)))
     assert one_deeper.json()["error"]["fields"] == {
         "metadata": [f"Must not nest deeper than {METADATA_MAX_DEPTH} levels."]
     }
@@ -105,7 +96,7 @@ def test_metadata_at_the_bound_is_stored_the_same_way_by_wallets_and_events(sign
 
 
 def test_a_body_past_the_document_bound_is_invalid_json_even_in_an_ignored_field(signed_client):
-    body = json.dumps(wallet_body({})).replace("}", f', "ignored": {raw_nested(DOCUMENT_MAX_DEPTH)}}}')
+    body = json.dumps(wallet_body(metadata={})).replace("}", f', "ignored": {raw_nested(DOCUMENT_MAX_DEPTH)}}}')
     response = signed_client.post("/api/v1/wallets", body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
@@ -121,7 +112,7 @@ def test_backfill_records_obey_the_same_document_bound():
 
 @pytest.mark.parametrize("charset", ["latin-1", "iso-8859-1", "utf-16", "ascii", "bogus"])
 def test_a_body_in_another_charset_is_415(signed_client, charset):
-    body = json.dumps(wallet_body({"name": "Adé"}), ensure_ascii=False).encode("latin-1")
+    body = json.dumps(wallet_body(metadata={"name": "Adé"}), ensure_ascii=False).encode("latin-1")
     response = signed_client.post("/api/v1/wallets", body, content_type=f"application/json; charset={charset}")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
@@ -130,7 +121,7 @@ def test_a_body_in_another_charset_is_415(signed_client, charset):
 
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8"])
 def test_a_utf8_charset_is_accepted(signed_client, charset):
-    body = json.dumps(wallet_body({"name": "Adé"}), ensure_ascii=False).encode()
+    body = json.dumps(wallet_body(metadata={"name": "Adé"}), ensure_ascii=False).encode()
     response = signed_client.post("/api/v1/wallets", body, content_type=f"application/json; charset={charset}")
     assert response.status_code == 201, response.content
     assert response.json()["metadata"] == {"name": "Adé"}

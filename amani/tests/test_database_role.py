@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from amani.database_roles import APPEND_ONLY_MODELS
-from amani.tests import roles
 from audit.tests.factories import AuditRecordFactory
+from testing import roles
 
 pytestmark = pytest.mark.django_db
 

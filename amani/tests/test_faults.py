@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections import Counter
 from decimal import Decimal
 
@@ -19,11 +18,11 @@ from django.db import connection, connections
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server
 from audit.models import AuditRecord
 from events.balances import balance_buckets_verify
 from events.models import BalanceBucket, WalletEvent
-from wallets.models import Wallet
+from testing.servers import gunicorn_server
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,7 +85,7 @@ class Killer(threading.Thread):
 
 @pytest.fixture
 def wallet_and_auth():
-    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="fault_acct")
+    wallet = WalletFactory()
     _, issued = api_client_create(name="fault-client", scopes=["events:read", "events:write", "wallets:read"])
     return wallet, HmacAuth(issued.key_id, issued.secret)
 

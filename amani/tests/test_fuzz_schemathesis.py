@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
 from amani.signing import HmacAuth
-from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -92,10 +91,7 @@ def test_fuzz_every_operation_signed(schema, make_api_key, tmp_path):
     issued = make_api_key()
     auth = HmacAuth(issued.key_id, issued.secret)
     client = Client()
-    real_wallets = [
-        str(Wallet.objects.create(user_id=uuid.uuid4(), provider=p, provider_account_id=f"fuzz_{p}").public_id)
-        for p in ("fincra", "paystack", "flutterwave")
-    ]
+    real_wallets = [str(WalletFactory(provider=p).public_id) for p in ("fincra", "paystack", "flutterwave")]
     tried: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     server_errors: list[dict] = []
@@ -183,8 +179,7 @@ FAR_OFFSET = "2026-11-20T14:02:18-22:31"  # valid RFC 3339; PostgreSQL refuses o
         ("GET", f"/events?occurred_after={FAR_OFFSET}", None),
     ],
 )
-def test_offsets_beyond_postgres_range_are_not_a_server_error(signed_client, method, path, body):
-    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="far_offset")
+def test_offsets_beyond_postgres_range_are_not_a_server_error(signed_client, wallet, method, path, body):
     if body and "occurred_at" in body:
         body = {"event_type": "deposit", "amount": "1.00", "currency": "NGN", "provider_event_id": "far", **body}
     response = signed_client.request(method, f"/api/v1/wallets/{wallet.public_id}{path}", body)

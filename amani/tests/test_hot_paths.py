@@ -141,7 +141,8 @@ def test_hot_path_statements_are_prepared_unless_switched_off(make_api_key, sett
 @pytest.mark.django_db
 def test_the_ingest_statement_is_planned_once_not_per_request(signed_client):
     """plan_cache_mode=force_generic_plan (settings): PostgreSQL's default re-planned it every time."""
-    from events.tests.factories import WalletFactory, event_body
+    from events.tests.factories import event_body
+    from wallets.tests.factories import WalletFactory
 
     wallet = WalletFactory()
     for n in range(8):

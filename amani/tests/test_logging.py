@@ -18,6 +18,7 @@ from amani.logging import AccessLogMiddleware, RequestIdFilter
 from amani.middleware import RequestIdMiddleware
 from audit.models import AuditRecord
 from wallets.models import Wallet
+from wallets.tests.factories import wallet_body
 
 
 @pytest.fixture
@@ -44,12 +45,6 @@ def log_lines():
 
 def access_lines(lines: list[dict]) -> list[dict]:
     return [line for line in lines if line["logger"] == "amani.access"]
-
-
-def wallet_body(**overrides) -> dict:
-    body = {"user_id": str(uuid.uuid4()), "provider": "paystack", "provider_account_id": f"acct_{uuid.uuid4().hex}"}
-    body.update(overrides)
-    return body
 
 
 def test_one_json_access_line_per_request_with_the_contracted_fields(signed_client, log_lines):

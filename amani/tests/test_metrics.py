@@ -21,18 +21,13 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from amani import metrics
-from amani.tests.servers import REPO, gunicorn_server, workers_that_served
+from testing.servers import REPO, gunicorn_server, workers_that_served
 from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory, wallet_body
 
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def wallet_body(**overrides) -> dict:
-    body = {"user_id": str(uuid.uuid4()), "provider": "fincra", "provider_account_id": f"acct_{uuid.uuid4().hex}"}
-    body.update(overrides)
-    return body
 
 
 def test_metrics_is_prometheus_text_without_authentication(client, db):
@@ -203,7 +198,7 @@ def event(n: int, **overrides) -> dict:
 
 
 def test_ingestion_outcomes_are_counted(signed_client):
-    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="metrics_ingest")
+    wallet = WalletFactory()
     url = f"/api/v1/wallets/{wallet.public_id}/events/ingest"
     before = {o: sample("amani_event_ingestions_total", outcome=o) for o in metrics.INGESTION_OUTCOMES}
     assert signed_client.post(url, event(1)).status_code == 201
@@ -222,7 +217,7 @@ def test_ingestion_outcomes_are_counted(signed_client):
 
 
 def test_batch_items_are_counted_by_status(signed_client):
-    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="metrics_batch")
+    wallet = WalletFactory()
     wallet_id = str(wallet.public_id)
     items = [
         event(10, wallet_id=wallet_id),

@@ -20,8 +20,8 @@ from django.urls import reverse
 from amani.clients import api_client_create
 from amani.models import ApiKey
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server
 from audit.models import AuditRecord
+from testing.servers import gunicorn_server
 
 WORKERS = 4
 ROUNDS = 6  # requests per connection, before and after the revocation

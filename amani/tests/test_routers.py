@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from amani.routers import REPLICA, reading_from_replica
 from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -42,13 +42,9 @@ def replica_alias():
 both_aliases = pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
 
 
-def _wallet() -> Wallet:
-    return Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id=uuid.uuid4().hex)
-
-
 @both_aliases
 def test_reads_go_to_replica_only_inside_the_context(replica_alias):
-    wallet = _wallet()
+    wallet = WalletFactory()
     assert router.db_for_read(Wallet) == DEFAULT_DB_ALIAS
     with reading_from_replica():
         assert router.db_for_read(Wallet) == REPLICA
@@ -67,7 +63,7 @@ def test_writes_stay_on_default_inside_the_context(replica_alias):
     with reading_from_replica():
         assert router.db_for_write(Wallet) == DEFAULT_DB_ALIAS
         with CaptureQueriesContext(replica_alias) as on_replica:
-            wallet = _wallet()
+            wallet = WalletFactory()
     assert wallet._state.db == DEFAULT_DB_ALIAS
     assert on_replica.captured_queries == []
 
@@ -75,7 +71,7 @@ def test_writes_stay_on_default_inside_the_context(replica_alias):
 @both_aliases
 def test_reads_inside_a_primary_transaction_stay_on_default(replica_alias):
     with reading_from_replica(), transaction.atomic():
-        wallet = _wallet()
+        wallet = WalletFactory()
         assert router.db_for_read(Wallet) == DEFAULT_DB_ALIAS
         assert Wallet.objects.get(pk=wallet.pk)._state.db == DEFAULT_DB_ALIAS
 
@@ -108,7 +104,7 @@ def test_context_does_not_leak_into_other_threads(replica_alias):
 
 @both_aliases
 def test_listing_and_balance_views_read_from_the_replica(replica_alias, signed_client):
-    wallet = _wallet()
+    wallet = WalletFactory()
     with (
         CaptureQueriesContext(replica_alias) as on_replica,
         CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_default,

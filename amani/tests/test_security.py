@@ -15,11 +15,10 @@ from django.test import Client
 from amani import signing
 from amani.clients import api_key_revoke
 from amani.models import Scope
-from conftest import SignedClient
+from testing.clients import SignedClient
 from wallets.models import Wallet
 
 ALL = list(Scope.values)
-WALLET = "00000000-0000-4000-8000-000000000001"
 EVENT_BODY = {
     "event_type": "deposit",
     "amount": "10.00",
@@ -42,16 +41,11 @@ SCOPE_TABLE = [
 ]
 
 
-@pytest.fixture
-def wallet(db) -> Wallet:
-    return Wallet.objects.create(public_id=WALLET, user_id=uuid.uuid4(), provider="fincra", provider_account_id="sec")
-
-
-def body_for(path: str) -> dict | None:
+def body_for(path: str, wallet: Wallet) -> dict | None:
     if path.endswith("/ingest"):
         return EVENT_BODY
     if path.endswith("/batch"):
-        return {"events": [dict(EVENT_BODY, wallet_id=WALLET)]}
+        return {"events": [dict(EVENT_BODY, wallet_id=str(wallet.public_id))]}
     if path.endswith("/provider-balances"):
         return {"currency": "NGN", "available": "1.00", "reported_at": "2026-11-20T14:02:18Z"}
     if path == "/api/v1/wallets":
@@ -61,17 +55,17 @@ def body_for(path: str) -> dict | None:
 
 @pytest.mark.parametrize(("method", "path", "scope"), SCOPE_TABLE)
 def test_every_endpoint_refuses_a_key_without_its_scope(signed_client_for, wallet, method, path, scope):
-    url = path.format(wallet=WALLET)
+    url = path.format(wallet=wallet.public_id)
     lacking = signed_client_for([s for s in ALL if s != scope])
-    response = lacking.request(method, url, body_for(url))
+    response = lacking.request(method, url, body_for(url, wallet))
     assert response.status_code == 403, response.content
     assert response.json()["error"]["code"] == "insufficient_scope"
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), SCOPE_TABLE)
 def test_every_endpoint_admits_a_key_with_only_its_scope(signed_client_for, wallet, method, path, scope):
-    url = path.format(wallet=WALLET)
-    response = signed_client_for([scope]).request(method, url, body_for(url))
+    url = path.format(wallet=wallet.public_id)
+    response = signed_client_for([scope]).request(method, url, body_for(url, wallet))
     assert response.status_code not in (401, 403), response.content
     assert response.status_code < 500
 
@@ -79,13 +73,13 @@ def test_every_endpoint_admits_a_key_with_only_its_scope(signed_client_for, wall
 @pytest.mark.parametrize(("method", "path", "scope"), [row for row in SCOPE_TABLE if row[0] == "POST"])
 def test_a_read_only_key_cannot_write_anything(signed_client_for, wallet, method, path, scope):
     read_only = signed_client_for(["wallets:read", "events:read"])
-    response = read_only.request(method, path.format(wallet=WALLET), body_for(path))
+    response = read_only.request(method, path.format(wallet=wallet.public_id), body_for(path, wallet))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "insufficient_scope"
 
 
 def test_a_replayed_request_is_refused_and_writes_nothing(signed_client, wallet):
-    url = f"/api/v1/wallets/{WALLET}/events/ingest"
+    url = f"/api/v1/wallets/{wallet.public_id}/events/ingest"
     raw = json.dumps(EVENT_BODY).encode()
     header = signing.authorization_header(
         key_id=signed_client.key_id, secret=signed_client.secret, method="POST", path=url, body=raw
@@ -100,7 +94,7 @@ def test_a_replayed_request_is_refused_and_writes_nothing(signed_client, wallet)
 
 
 def test_a_captured_signature_cannot_be_moved_to_another_request(signed_client, wallet):
-    url = f"/api/v1/wallets/{WALLET}/events/ingest"
+    url = f"/api/v1/wallets/{wallet.public_id}/events/ingest"
     raw = json.dumps(EVENT_BODY).encode()
     header = signing.authorization_header(
         key_id=signed_client.key_id, secret=signed_client.secret, method="POST", path=url, body=raw
@@ -134,7 +128,7 @@ def test_a_revoked_key_is_refused_at_once(make_api_key):
 
 
 def test_error_bodies_never_contain_the_secret_or_the_expected_signature(signed_client, wallet):
-    url = f"/api/v1/wallets/{WALLET}/events/ingest"
+    url = f"/api/v1/wallets/{wallet.public_id}/events/ingest"
     raw = json.dumps(dict(EVENT_BODY, metadata={"note": signed_client.secret})).encode()
     ts, nonce = int(time.time()), "n" * 24
     expected = signing.signature(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -18,8 +17,8 @@ import requests
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server
-from wallets.models import Wallet
+from testing.servers import gunicorn_server
+from wallets.tests.factories import WalletFactory
 
 WORKERS = 3
 ANSWER_WITHIN = 2.0  # seconds: "within a second or two" (the issue)
@@ -78,7 +77,7 @@ def response_status(sock: socket.socket) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_as_many_stalled_bodies_as_workers_leave_healthz_and_a_signed_ingest_answering(tmp_path):
     _, key = api_client_create(name="slow-clients", scopes=["events:write"])
-    wallet = Wallet.objects.create(user_id=uuid.uuid4(), provider="fincra", provider_account_id="slow_clients")
+    wallet = WalletFactory()
     ingest = f"/api/v1/wallets/{wallet.public_id}/events/ingest"
     auth = HmacAuth(key.key_id, key.secret)
     with gunicorn_server(

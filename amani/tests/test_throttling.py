@@ -19,8 +19,8 @@ from django.test import override_settings
 
 from amani.clients import api_client_create
 from amani.signing import HmacAuth
-from amani.tests.servers import gunicorn_server, workers_that_served
 from amani.throttling import ApiKeyRateThrottle
+from testing.servers import gunicorn_server, workers_that_served
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 NOW = 1_800_000_010.0  # 10 s into a minute window

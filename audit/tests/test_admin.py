@@ -6,11 +6,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from amani.tests import roles
 from audit.models import AuditRecord
 from audit.paginator import EstimatedCountPaginator
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user, support_group
+from testing import roles
 from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ def test_paginator_uses_the_planner_estimate_on_a_large_unfiltered_table():
     from wallets.models import Wallet
 
     WalletFactory.create_batch(5)
-    roles.analyze("wallets_wallet")  # as the owner (amani.tests.roles)
+    roles.analyze("wallets_wallet")  # as the owner (testing.roles)
     # The estimate (5) is above this cap, so no COUNT runs; below the cap, the count is exact.
     assert TinyCapPaginator(Wallet.objects.order_by("-id"), 2).count == 5
     assert EstimatedCountPaginator(Wallet.objects.order_by("-id"), 2).count == 5

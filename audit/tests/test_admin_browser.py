@@ -130,7 +130,7 @@ def support_group() -> Group:
 
 
 @pytest.fixture
-def wallet() -> Wallet:
+def registered_wallet() -> Wallet:
     registration = wallet_register(
         user_id=uuid.UUID("7d1f2c3a-9b8e-4f6d-a5c4-3b2a1f0e9d8c"),
         provider="fincra",
@@ -194,7 +194,7 @@ def has(driver: WebDriver, selector: str) -> bool:
 
 
 def test_support_finds_a_wallet_reads_its_events_and_audit_and_cannot_change_anything(
-    browser, live_server, wallet, support_group
+    browser, live_server, registered_wallet, support_group
 ):
     support = get_user_model().objects.create_user("support", password=PASSWORD, is_staff=True)
     support.groups.add(support_group)
@@ -232,10 +232,10 @@ def test_support_finds_a_wallet_reads_its_events_and_audit_and_cannot_change_any
     shot(browser, "support-wallet-audit")
 
     # Nothing can be changed, whatever URL is typed.
-    record = AuditRecord.objects.filter(resource_id=str(wallet.public_id)).first()
+    record = AuditRecord.objects.filter(resource_id=str(registered_wallet.public_id)).first()
     for path in (
         "/admin/wallets/wallet/add/",
-        f"/admin/wallets/wallet/{wallet.pk}/delete/",
+        f"/admin/wallets/wallet/{registered_wallet.pk}/delete/",
         f"/admin/audit/auditrecord/{record.pk}/delete/",
         "/admin/audit/auditrecord/add/",
         "/admin/auth/user/",
@@ -247,12 +247,12 @@ def test_support_finds_a_wallet_reads_its_events_and_audit_and_cannot_change_any
     wait(browser).until(EC.presence_of_element_located((By.ID, "content")))
     assert not has(browser, "input[name=_save]")
 
-    wallet.refresh_from_db()
-    assert wallet.is_active
-    assert AuditRecord.objects.filter(resource_id=str(wallet.public_id)).count() == 1
+    registered_wallet.refresh_from_db()
+    assert registered_wallet.is_active
+    assert AuditRecord.objects.filter(resource_id=str(registered_wallet.public_id)).count() == 1
 
 
-def test_admin_deactivates_a_wallet_with_a_reason_and_the_audit_record_appears(browser, live_server, wallet):
+def test_admin_deactivates_a_wallet_with_a_reason_and_the_audit_record_appears(browser, live_server, registered_wallet):
     get_user_model().objects.create_superuser("ops-admin", "ops@example.com", PASSWORD)
     base = live_server.url
     log_in(browser, base, "ops-admin")
@@ -271,14 +271,14 @@ def test_admin_deactivates_a_wallet_with_a_reason_and_the_audit_record_appears(b
     navigate(browser, browser.find_element(By.NAME, "apply"))
     assert "1 wallet(s) deactivated" in text_of(browser, "ul.messagelist", "1 wallet(s) deactivated")
 
-    wallet.refresh_from_db()
-    assert not wallet.is_active
-    record = AuditRecord.objects.get(resource_id=str(wallet.public_id), action="deactivate_wallet")
+    registered_wallet.refresh_from_db()
+    assert not registered_wallet.is_active
+    record = AuditRecord.objects.get(resource_id=str(registered_wallet.public_id), action="deactivate_wallet")
     assert record.actor_type == "staff" and record.actor_id == "ops-admin"
     assert record.details["reason"] == "Ticket SUP-1042: provider reported account closure"
     assert record.request_id  # the admin request's id
 
-    browser.get(f"{base}/admin/wallets/wallet/{wallet.pk}/change/")
+    browser.get(f"{base}/admin/wallets/wallet/{registered_wallet.pk}/change/")
     # The console's timeline answers "who deactivated this wallet" on the wallet's own page.
     timeline = text_of(browser, "#timeline", "deactivate_wallet")
     assert "ops-admin" in timeline and "SUP-1042" in timeline
@@ -290,11 +290,11 @@ def test_admin_deactivates_a_wallet_with_a_reason_and_the_audit_record_appears(b
 
 
 def test_support_finds_a_wallet_by_provider_event_id_reads_its_console_and_downloads_the_statement(
-    browser, live_server, wallet, support_group
+    browser, live_server, registered_wallet, support_group
 ):
     # The provider says 1300.00 is available; the events say 1274.50: a drift of 25.50.
     provider_balance_record(
-        wallet=wallet,
+        wallet=registered_wallet,
         currency="NGN",
         available=Decimal("1300.00"),
         reported_at=dt.datetime(2026, 11, 20, 15, tzinfo=dt.UTC),
@@ -306,7 +306,7 @@ def test_support_finds_a_wallet_by_provider_event_id_reads_its_console_and_downl
     log_in(browser, base, "support")
 
     search_wallets(browser, base, "fincra_evt_2")  # a provider event id, pasted from a ticket
-    assert browser.current_url.endswith(f"/admin/wallets/wallet/{wallet.pk}/change/")
+    assert browser.current_url.endswith(f"/admin/wallets/wallet/{registered_wallet.pk}/change/")
     balance = text_of(browser, "#console-balances tr.balance[data-currency=NGN]", "1274.50")
     assert balance.split() == ["NGN", "1474.50", "200.00", "1274.50", "3", "2026-11-20", "14:03:00"]
     drift = browser.find_element(By.CSS_SELECTOR, "#console-reconciliation tr.reconciliation.drift")
@@ -339,7 +339,7 @@ def test_support_finds_a_wallet_by_provider_event_id_reads_its_console_and_downl
     # The statement for November as CSV.
     Select(browser.find_element(By.ID, "statement-currency")).select_by_value("NGN")
     browser.find_element(By.CSS_SELECTOR, "#statement-form input[type=submit]").click()
-    expected = browser.downloads / f"statement-{wallet.public_id}-NGN.csv"
+    expected = browser.downloads / f"statement-{registered_wallet.public_id}-NGN.csv"
     wait(browser).until(lambda d: expected.is_file() and not list(browser.downloads.glob("*.crdownload")))
     lines = expected.read_text().splitlines()
     assert lines[1].split(",")[2] == "opening"

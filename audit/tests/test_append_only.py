@@ -6,10 +6,10 @@ refuses the tables' owner too, which is what these SQL tests connect as."""
 import pytest
 from django.db import DatabaseError, connection
 
-from amani.tests import roles
 from audit.models import AuditRecord, AuditRecordImmutable
 from audit.services import Actor, audit_record, audit_record_many
 from audit.tests.factories import AuditRecordFactory
+from testing import roles
 
 pytestmark = pytest.mark.django_db
 

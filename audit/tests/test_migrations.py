@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from amani.tests import roles
+from testing import roles
 
 DB = settings.DATABASES["default"]
 SCRATCH = f"{DB['TEST']['NAME']}_migrations"

@@ -1,25 +1,23 @@
-"""Factories for the events app (shared by the ingestion and balance tests)."""
+"""Factories for the events app: stored events, history written as ingestion writes it, ingest bodies.
+
+Wallets come from wallets.tests.factories.WalletFactory (one factory per model, owned by its app)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import factory
+from django.db import connection, transaction
 
-from events.models import EventType, WalletEvent
-from wallets.models import Provider, Wallet
-
-
-class WalletFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Wallet
-
-    user_id = factory.LazyFunction(uuid.uuid4)
-    provider = Provider.FINCRA
-    provider_account_id = factory.Sequence(lambda n: f"acct_{n}")
-    metadata = factory.LazyFunction(dict)
+from audit.services import Actor
+from events.balances import bucket_upsert_sql
+from events.models import EventType, ProviderBalanceReport, WalletEvent
+from events.reconciliation import provider_balance_record
+from wallets.models import Wallet
+from wallets.tests.factories import WalletFactory
 
 
 class WalletEventFactory(factory.django.DjangoModelFactory):
@@ -38,9 +36,58 @@ class WalletEventFactory(factory.django.DjangoModelFactory):
     metadata = factory.LazyFunction(dict)
 
 
-def event_body(**overrides: object) -> dict[str, object]:
-    """A valid ingest body (API.md's example); override or drop (value None) any field."""
-    body: dict[str, object] = {
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def record(
+    wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str, idempotency_key: str | None = None
+) -> WalletEvent:
+    """Insert one event and its bucket delta in one transaction, as ingestion does."""
+    with transaction.atomic():
+        event = WalletEvent.objects.create(
+            wallet=wallet,
+            provider=wallet.provider,
+            event_type=event_type,
+            amount=Decimal(amount),
+            currency=currency,
+            provider_event_id=f"evt_{uuid.uuid4().hex}",
+            occurred_at=at(occurred_at),
+            idempotency_key=idempotency_key,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                bucket_upsert_sql(
+                    f"(SELECT wallet_id, currency, event_type, amount, occurred_at FROM {WalletEvent._meta.db_table} "  # noqa: S608
+                    "WHERE id = %s) AS new_events"
+                ),
+                [event.pk],
+            )
+    return event
+
+
+def report(
+    wallet: Wallet,
+    available: str,
+    ledger: str | None = None,
+    reported_at: str = "2026-11-02T12:00:00Z",
+    currency: str = "NGN",
+) -> ProviderBalanceReport:
+    """A provider balance report, recorded through the service (as the API and the admin do)."""
+    return provider_balance_record(
+        wallet=wallet,
+        currency=currency,
+        available=Decimal(available),
+        ledger=None if ledger is None else Decimal(ledger),
+        reported_at=at(reported_at),
+        actor=Actor.command("test"),
+    )
+
+
+def event_body(**overrides: Any) -> dict[str, Any]:
+    """A valid ingest body (API.md's example); override any field, or drop it with the value `...`
+    (None is a value a test may send)."""
+    body: dict[str, Any] = {
         "event_type": "deposit",
         "amount": "1500.00",
         "currency": "NGN",
@@ -49,4 +96,4 @@ def event_body(**overrides: object) -> dict[str, object]:
         "metadata": {"channel": "bank_transfer"},
     }
     body.update(overrides)
-    return {key: value for key, value in body.items() if value is not None}
+    return {key: value for key, value in body.items() if value is not ...}

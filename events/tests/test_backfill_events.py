@@ -17,7 +17,8 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditRecord
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.db import connection
 
 from audit.models import AuditRecord
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletFactory
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,52 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
 
-from conftest import race
-from events.balances import CurrencyBalance, bucket_upsert_sql, wallet_balances
+from events.balances import CurrencyBalance, wallet_balances
 from events.models import BalanceBucket, WalletEvent
+from events.tests.factories import at, record
+from testing.races import race
 from wallets.models import Wallet
-
-
-def make_wallet(provider: str = "fincra") -> Wallet:
-    return Wallet.objects.create(
-        user_id=uuid.uuid4(), provider=provider, provider_account_id=f"acct_{uuid.uuid4().hex}"
-    )
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
-def record(
-    wallet: Wallet, event_type: str, amount: str, currency: str, occurred_at: str, idempotency_key: str | None = None
-) -> WalletEvent:
-    """Insert one event and its bucket delta in one transaction, as ingestion does."""
-    with transaction.atomic():
-        event = WalletEvent.objects.create(
-            wallet=wallet,
-            provider=wallet.provider,
-            event_type=event_type,
-            amount=Decimal(amount),
-            currency=currency,
-            provider_event_id=f"evt_{uuid.uuid4().hex}",
-            occurred_at=at(occurred_at),
-            idempotency_key=idempotency_key,
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                bucket_upsert_sql(
-                    f"(SELECT wallet_id, currency, event_type, amount, occurred_at FROM {WalletEvent._meta.db_table} "  # noqa: S608
-                    "WHERE id = %s) AS new_events"
-                ),
-                [event.pk],
-            )
-    return event
+from wallets.tests.factories import WalletFactory
 
 
 def as_dict(balance: CurrencyBalance) -> dict[str, object]:
@@ -63,9 +27,8 @@ def as_dict(balance: CurrencyBalance) -> dict[str, object]:
 
 
 @pytest.fixture
-def history(db) -> Wallet:
+def history(wallet) -> Wallet:
     """Every event type, NGN (2 digits) and KWD (3 digits), over five UTC days."""
-    wallet = make_wallet()
     for event_type, amount, currency, occurred_at in [
         ("deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z"),
         ("fee", "12.50", "NGN", "2026-11-01T09:30:00Z"),
@@ -166,7 +129,7 @@ def test_only_currencies_with_an_event_so_far(history):
 
 
 def test_other_wallets_do_not_leak_in(history):
-    other = make_wallet()
+    other = WalletFactory()
     record(other, "deposit", "5.00", "NGN", "2026-11-01T01:00:00Z")
     balances = wallet_balances(wallet=history, as_of=at("2026-11-01T08:30:00Z"))
     assert [(b.currency, b.ledger, b.event_count) for b in balances] == [("NGN", Decimal("1500.00"), 1)]
@@ -188,7 +151,7 @@ EVENTS_PER_THREAD = 20
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_ingests_into_one_bucket_lose_nothing():
-    wallet = make_wallet()
+    wallet = WalletFactory()
 
     def worker(index: int) -> None:
         for n in range(EVENTS_PER_THREAD):

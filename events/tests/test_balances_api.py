@@ -6,12 +6,12 @@ import uuid
 
 import pytest
 
-from events.tests.test_balances import make_wallet, record
+from events.tests.factories import record
+from wallets.tests.factories import WalletFactory
 
 
 @pytest.fixture
-def wallet(db):
-    wallet = make_wallet()
+def history(wallet) -> None:
     for event_type, amount, currency, occurred_at in [
         ("deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z"),
         ("fee", "12.50", "NGN", "2026-11-01T09:30:00Z"),
@@ -27,14 +27,13 @@ def wallet(db):
         ("withdrawal", "20", "KWD", "2026-11-04T09:00:00Z"),
     ]:
         record(wallet, event_type, amount, currency, occurred_at)
-    return wallet
 
 
 def url(wallet, query: str = "") -> str:
     return f"/api/v1/wallets/{wallet.public_id}/balance" + (f"?{query}" if query else "")
 
 
-def test_balance_as_of_an_instant_in_the_middle(signed_client, wallet):
+def test_balance_as_of_an_instant_in_the_middle(signed_client, wallet, history):
     response = signed_client.get(url(wallet, "as_of=2026-11-03T15:00:00%2B01:00"))
     assert response.status_code == 200
     assert response.json() == {
@@ -61,7 +60,7 @@ def test_balance_as_of_an_instant_in_the_middle(signed_client, wallet):
     }
 
 
-def test_backdated_event_shows_in_later_balances(signed_client, wallet):
+def test_backdated_event_shows_in_later_balances(signed_client, wallet, history):
     before = signed_client.get(url(wallet, "as_of=2026-11-03T14:00:00Z")).json()["balances"][1]
     record(wallet, "deposit", "0.75", "NGN", "2026-11-01T12:00:00Z")
     after = signed_client.get(url(wallet, "as_of=2026-11-03T14:00:00Z")).json()["balances"][1]
@@ -69,14 +68,14 @@ def test_backdated_event_shows_in_later_balances(signed_client, wallet):
     assert (after["ledger"], after["available"], after["event_count"]) == ("2188.00", "2038.00", 7)
 
 
-def test_negative_balances_render_with_the_currency_digits(signed_client, wallet):
+def test_negative_balances_render_with_the_currency_digits(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "as_of=2026-11-05T00:00:00Z")).json()
     kwd = body["balances"][0]
     assert (kwd["ledger"], kwd["held"], kwd["available"]) == ("-10.250", "2.500", "-12.750")
 
 
 def test_zero_digit_currency_has_no_point(signed_client, db):
-    wallet = make_wallet()
+    wallet = WalletFactory()
     record(wallet, "deposit", "1500", "UGX", "2026-11-01T08:00:00Z")
     record(wallet, "hold", "1500", "UGX", "2026-11-01T09:00:00Z")
     body = signed_client.get(url(wallet, "as_of=2026-11-02T00:00:00Z")).json()
@@ -92,19 +91,19 @@ def test_zero_digit_currency_has_no_point(signed_client, db):
     ]
 
 
-def test_no_balances_before_the_first_event(signed_client, wallet):
+def test_no_balances_before_the_first_event(signed_client, wallet, history):
     response = signed_client.get(url(wallet, "as_of=2026-10-31T23:59:59Z"))
     assert response.status_code == 200
     assert response.json()["balances"] == []
 
 
-def test_as_of_defaults_to_now(signed_client, wallet):
+def test_as_of_defaults_to_now(signed_client, wallet, history):
     body = signed_client.get(url(wallet)).json()
     assert body["as_of"].endswith("Z")
     assert [(b["currency"], b["event_count"]) for b in body["balances"]] == [("KWD", 4), ("NGN", 8)]
 
 
-def test_unencoded_plus_in_the_offset_is_understood(signed_client, wallet):
+def test_unencoded_plus_in_the_offset_is_understood(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "as_of=2026-11-03T15:00:00+01:00")).json()
     assert body["as_of"] == "2026-11-03T14:00:00Z"
 
@@ -121,7 +120,7 @@ def test_unencoded_plus_in_the_offset_is_understood(signed_client, wallet):
         "0001-01-01T00:00:00%2B01:00",
     ],
 )
-def test_bad_as_of_is_400_naming_the_field(signed_client, wallet, as_of):
+def test_bad_as_of_is_400_naming_the_field(signed_client, wallet, history, as_of):
     response = signed_client.get(url(wallet, f"as_of={as_of}"))
     assert response.status_code == 400
     error = response.json()["error"]
@@ -141,29 +140,29 @@ def test_non_uuid_wallet_is_404(signed_client, db):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_needs_events_read(signed_client_for, wallet):
+def test_needs_events_read(signed_client_for, wallet, history):
     response = signed_client_for(["wallets:read", "events:write"]).get(url(wallet))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "insufficient_scope"
 
 
-def test_unsigned_is_401(client, wallet):
+def test_unsigned_is_401(client, wallet, history):
     response = client.get(url(wallet))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "missing_credentials"
 
 
-def test_nanosecond_as_of_is_kept_to_the_microsecond(signed_client, wallet):
+def test_nanosecond_as_of_is_kept_to_the_microsecond(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "as_of=2026-11-03T14:00:00.123456789Z")).json()
     assert body["as_of"] == "2026-11-03T14:00:00.123456Z"
     assert body["balances"][1]["event_count"] == 6
 
 
-def test_post_to_balance_is_405(signed_client, wallet):
+def test_post_to_balance_is_405(signed_client, wallet, history):
     response = signed_client.post(url(wallet), {})
     assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
 
 
-def test_get_provider_balances_is_405(signed_client, wallet):
+def test_get_provider_balances_is_405(signed_client, wallet, history):
     response = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/provider-balances")
     assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")

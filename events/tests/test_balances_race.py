@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from audit.services import Actor
-from conftest import race
 from events.balances import balance_buckets_verify, wallet_balances
 from events.models import BalanceBucket
 from events.services import event_ingest
-from events.tests.test_balances import make_wallet
 from events.validation import EventInput
+from testing.races import race
+from wallets.tests.factories import WalletFactory
 
 THREADS = 6
 EVENTS = 30
@@ -21,7 +21,7 @@ EVENTS = 30
 
 @pytest.mark.django_db(transaction=True)
 def test_racing_ingests_with_repeats_leave_buckets_equal_to_a_recomputation():
-    wallet = make_wallet()
+    wallet = WalletFactory()
 
     def worker(index: int) -> None:
         # Every thread sends the same 30 events (in a different order): each must be stored once.

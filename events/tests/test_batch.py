@@ -8,16 +8,12 @@ import pytest
 
 from audit.models import AuditRecord
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory, event_body
+from events.tests.factories import WalletEventFactory, event_body
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/batch"
-
-
-@pytest.fixture
-def wallet():
-    return WalletFactory(provider="fincra")
 
 
 def item(wallet, **overrides):
@@ -41,7 +37,7 @@ def test_mixed_batch_is_decided_item_by_item(signed_client, wallet):
         item(wallet, provider_event_id="stored", amount="6.00"),  # 4 conflict with a stored event
         item(wallet, amount="1e3"),  # 5 invalid: validation_error
         {**item(wallet), "wallet_id": str(uuid.uuid4())},  # 6 invalid: not_found
-        item(wallet, provider_event_id=None),  # 7 invalid: dedup_key_required
+        item(wallet, provider_event_id=...),  # 7 invalid: dedup_key_required
         item(wallet, provider_event_id=None, idempotency_key="k-7"),  # 8 created
         item(wallet, provider="paystack"),  # 9 invalid: provider
         "not an object",  # 10 invalid
@@ -240,7 +236,7 @@ def test_item_metadata_limit_counts_utf8_bytes_of_compact_json(signed_client, wa
 
 
 def test_null_item_metadata_is_invalid_naming_it(signed_client, wallet):
-    body = send(signed_client, [{**item(wallet), "metadata": None}, item(wallet, metadata=None)])
+    body = send(signed_client, [{**item(wallet), "metadata": None}, item(wallet, metadata=...)])
     null_result, omitted_result = body["results"]
     assert null_result["status"] == "invalid"
     assert null_result["error"]["code"] == "validation_error"

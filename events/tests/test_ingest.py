@@ -16,15 +16,11 @@ from audit.models import AuditRecord
 from audit.services import Actor
 from events.models import BalanceBucket, WalletEvent
 from events.services import EventConflict, event_ingest
-from events.tests.factories import WalletFactory, event_body
+from events.tests.factories import event_body
 from events.validation import EventInput
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def wallet():
-    return WalletFactory(provider="fincra")
 
 
 def ingest_url(wallet) -> str:
@@ -82,9 +78,9 @@ def test_generated_id_when_no_event_id(signed_client, wallet):
 @pytest.mark.parametrize(
     ("first", "again", "headers"),
     [
-        pytest.param({"event_id": "11111111-1111-4111-8111-111111111111", "provider_event_id": None}, {}, {}, id="id"),
+        pytest.param({"event_id": "11111111-1111-4111-8111-111111111111", "provider_event_id": ...}, {}, {}, id="id"),
         pytest.param({"provider_event_id": "evt_same"}, {}, {}, id="provider_event_id"),
-        pytest.param({"provider_event_id": None}, {}, {"Idempotency-Key": "key-same"}, id="idempotency_key"),
+        pytest.param({"provider_event_id": ...}, {}, {"Idempotency-Key": "key-same"}, id="idempotency_key"),
         pytest.param(  # one earlier event found by all three keys is one match, not three
             {"event_id": "22222222-2222-4222-8222-222222222222", "provider_event_id": "evt_all"},
             {},
@@ -117,16 +113,16 @@ def test_matching_event_with_same_content_is_a_200_replay(signed_client, wallet,
     ("first", "again", "headers"),
     [
         pytest.param(
-            {"event_id": "22222222-2222-4222-8222-222222222222", "provider_event_id": None},
+            {"event_id": "22222222-2222-4222-8222-222222222222", "provider_event_id": ...},
             {"amount": "1500.01"},
             {},
             id="id_other_amount",
         ),
         pytest.param({"provider_event_id": "evt_c"}, {"occurred_at": "2026-11-20T14:02:19Z"}, {}, id="pe_other_time"),
-        pytest.param({"provider_event_id": None}, {"event_type": "refund"}, {"Idempotency-Key": "k-c"}, id="key_type"),
+        pytest.param({"provider_event_id": ...}, {"event_type": "refund"}, {"Idempotency-Key": "k-c"}, id="key_type"),
         pytest.param({"provider_event_id": "evt_cur"}, {"currency": "KES"}, {}, id="other_currency"),
         pytest.param(
-            {"provider_event_id": None, "event_id": "33333333-3333-4333-8333-333333333333"},
+            {"provider_event_id": ..., "event_id": "33333333-3333-4333-8333-333333333333"},
             {"provider_event_id": "now_with_pe"},
             {},
             id="provider_event_id_is_content",
@@ -161,7 +157,7 @@ def test_same_provider_event_id_on_two_providers_are_two_events(signed_client):
 
 def test_keys_matching_two_different_events_is_409(signed_client, wallet):
     first = post(signed_client, wallet, event_body(provider_event_id="evt_a"))
-    post(signed_client, wallet, event_body(provider_event_id=None), headers={"Idempotency-Key": "k-b"})
+    post(signed_client, wallet, event_body(provider_event_id=...), headers={"Idempotency-Key": "k-b"})
     response = post(signed_client, wallet, event_body(provider_event_id="evt_a"), headers={"Idempotency-Key": "k-b"})
     assert response.status_code == 409
     assert response.json()["error"]["existing_event_id"] == first.json()["id"]
@@ -169,13 +165,13 @@ def test_keys_matching_two_different_events_is_409(signed_client, wallet):
 
 
 def test_idempotency_keys_are_a_namespace_apart_from_wallets(signed_client, wallet):
-    response = post(signed_client, wallet, event_body(provider_event_id=None), headers={"Idempotency-Key": "shared"})
+    response = post(signed_client, wallet, event_body(provider_event_id=...), headers={"Idempotency-Key": "shared"})
     assert response.status_code == 201
     assert WalletEvent.objects.get().idempotency_key == "shared"
 
 
 def test_no_dedup_key_is_400_dedup_key_required(signed_client, wallet):
-    response = post(signed_client, wallet, event_body(provider_event_id=None))
+    response = post(signed_client, wallet, event_body(provider_event_id=...))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "dedup_key_required"
     assert not WalletEvent.objects.exists()
@@ -430,6 +426,6 @@ def test_null_metadata_is_400_naming_it(signed_client, wallet):
 
 
 def test_omitted_metadata_is_stored_as_an_empty_object(signed_client, wallet):
-    response = post(signed_client, wallet, event_body(metadata=None))
+    response = post(signed_client, wallet, event_body(metadata=...))
     assert response.status_code == 201, response.content
     assert response.json()["metadata"] == {}

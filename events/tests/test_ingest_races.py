@@ -14,10 +14,12 @@ from django.db import connection, transaction
 from amani import metrics
 from audit.models import AuditRecord
 from audit.services import Actor
-from conftest import SignedClient, race
 from events import queries, services
 from events.models import BalanceBucket, WalletEvent
-from events.tests.factories import WalletFactory, event_body
+from events.tests.factories import event_body
+from testing.clients import SignedClient
+from testing.races import race
+from wallets.tests.factories import WalletFactory
 
 RACERS = 32
 
@@ -33,7 +35,7 @@ def clients(make_api_key):
 @pytest.mark.parametrize("key", ["event_id", "provider_event_id", "idempotency_key"])
 def test_racing_identical_ingests_leave_one_row(clients, key):
     wallet = WalletFactory()
-    body = event_body(provider_event_id=None)
+    body = event_body(provider_event_id=...)
     headers = {}
     if key == "event_id":
         body["event_id"] = str(uuid.uuid4())

@@ -11,10 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from amani.tests import roles
 from events.models import WalletEvent
 from events.selectors import wallet_event_list
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
+from testing import roles
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -210,7 +211,7 @@ def test_page_1000_uses_the_index_and_reads_about_what_page_1_reads():
                 "%s::timestamptz - n * interval '1 second', now() FROM generate_series(1, %s) n",
                 [target.pk, target.pk, BASE, count],
             )
-    roles.analyze(WalletEvent._meta.db_table)  # as the owner (amani.tests.roles)
+    roles.analyze(WalletEvent._meta.db_table)  # as the owner (testing.roles)
 
     first_plan, cursor_value = _page_plan(wallet, cursor=None)
     # Walk to page 1,000 through the selector (cursor per page, as a client would).

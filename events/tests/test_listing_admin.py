@@ -11,10 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from amani.tests import roles
 from audit.paginator import EstimatedCountPaginator, table_row_estimate
 from events.models import ProviderBalanceReport, WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
+from testing import roles
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +72,7 @@ def test_wallet_page_link_lists_that_wallets_events(admin_client, events):
 
 def _analyze() -> int:
     """Set the planner's row estimate the paginator reads (ANALYZE counts this transaction's rows)."""
-    roles.analyze(WalletEvent._meta.db_table)  # as the owner (amani.tests.roles)
+    roles.analyze(WalletEvent._meta.db_table)  # as the owner (testing.roles)
     return table_row_estimate(WalletEvent.objects.all())
 
 

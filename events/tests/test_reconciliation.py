@@ -9,34 +9,21 @@ from decimal import Decimal
 import pytest
 
 from audit.models import AuditRecord
-from audit.services import Actor
 from events.balances import wallet_balances
 from events.models import ProviderBalanceReport
-from events.reconciliation import DRIFT, MATCHED, provider_balance_record, reconciliation_get, reconciliation_list
-from events.tests.test_balances import at, make_wallet, record
+from events.reconciliation import DRIFT, MATCHED, reconciliation_get, reconciliation_list
+from events.tests.factories import at, record, report
+from wallets.tests.factories import WalletFactory
 
 
 @pytest.fixture
-def wallet(db):
+def history(wallet) -> None:
     """NGN at 2026-11-02T12:00Z: ledger 1187.25, held 200.00, available 987.25."""
-    wallet = make_wallet()
     record(wallet, "deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z")
     record(wallet, "fee", "12.50", "NGN", "2026-11-01T09:30:00Z")
     record(wallet, "hold", "200.00", "NGN", "2026-11-02T10:00:00Z")
     record(wallet, "withdrawal", "300.25", "NGN", "2026-11-02T12:00:00Z")
     record(wallet, "deposit", "5000.00", "NGN", "2026-11-03T09:00:00Z")
-    return wallet
-
-
-def report(wallet, available, ledger=None, reported_at="2026-11-02T12:00:00Z", currency="NGN"):
-    return provider_balance_record(
-        wallet=wallet,
-        currency=currency,
-        available=Decimal(available),
-        ledger=None if ledger is None else Decimal(ledger),
-        reported_at=at(reported_at),
-        actor=Actor.command("test"),
-    )
 
 
 def reports_url(wallet) -> str:
@@ -50,7 +37,7 @@ def reconciliation_url(wallet, currency: str = "NGN") -> str:
 # The selector
 
 
-def test_matching_report_is_matched(wallet):
+def test_matching_report_is_matched(wallet, history):
     report(wallet, "987.25", "1187.25")
     result = reconciliation_get(wallet=wallet, currency="NGN")
     assert result.status == MATCHED
@@ -62,13 +49,13 @@ def test_matching_report_is_matched(wallet):
     )
 
 
-def test_available_only_report_matches_on_available(wallet):
+def test_available_only_report_matches_on_available(wallet, history):
     report(wallet, "987.25")
     result = reconciliation_get(wallet=wallet, currency="NGN")
     assert (result.status, result.difference_ledger) == (MATCHED, None)
 
 
-def test_ledger_difference_alone_is_drift(wallet):
+def test_ledger_difference_alone_is_drift(wallet, history):
     report(wallet, "987.25", "1190.00")
     result = reconciliation_get(wallet=wallet, currency="NGN")
     assert (result.status, result.difference_available, result.difference_ledger) == (
@@ -78,7 +65,7 @@ def test_ledger_difference_alone_is_drift(wallet):
     )
 
 
-def test_report_in_a_currency_without_events_compares_with_zero(wallet):
+def test_report_in_a_currency_without_events_compares_with_zero(wallet, history):
     report(wallet, "-1.000", currency="KWD")
     result = reconciliation_get(wallet=wallet, currency="KWD")
     assert (result.status, result.difference_available, result.reconstructed.event_count) == (
@@ -90,14 +77,14 @@ def test_report_in_a_currency_without_events_compares_with_zero(wallet):
     assert reconciliation_get(wallet=wallet, currency="KWD").status == MATCHED
 
 
-def test_latest_by_reported_at_wins_even_when_recorded_first(wallet):
+def test_latest_by_reported_at_wins_even_when_recorded_first(wallet, history):
     report(wallet, "987.25", reported_at="2026-11-02T12:00:00Z")
     report(wallet, "1.00", reported_at="2026-11-02T11:00:00Z")  # arrives late, about an earlier instant
     result = reconciliation_get(wallet=wallet, currency="NGN")
     assert (result.reported_at, result.status) == (at("2026-11-02T12:00:00Z"), MATCHED)
 
 
-def test_backdated_event_turns_a_match_into_drift(wallet):
+def test_backdated_event_turns_a_match_into_drift(wallet, history):
     report(wallet, "987.25", "1187.25")
     record(wallet, "fee", "0.25", "NGN", "2026-11-01T23:00:00Z")
     result = reconciliation_get(wallet=wallet, currency="NGN")
@@ -108,12 +95,12 @@ def test_backdated_event_turns_a_match_into_drift(wallet):
     )
 
 
-def test_no_report_is_none(wallet):
+def test_no_report_is_none(wallet, history):
     assert reconciliation_get(wallet=wallet, currency="NGN") is None
 
 
-def test_list_of_drift_covers_every_wallet_and_currency(wallet):
-    other = make_wallet()
+def test_list_of_drift_covers_every_wallet_and_currency(wallet, history):
+    other = WalletFactory()
     record(other, "deposit", "7.000", "KWD", "2026-11-01T08:00:00Z")
     report(wallet, "987.25")  # matched
     report(wallet, "3.000", currency="KWD")  # drift: no KWD events
@@ -134,7 +121,7 @@ def test_list_of_drift_covers_every_wallet_and_currency(wallet):
         "2026-11-05T00:00:00Z",  # after the last event
     ],
 )
-def test_single_wallet_and_bulk_reconciliation_agree(wallet, reported_at):
+def test_single_wallet_and_bulk_reconciliation_agree(wallet, history, reported_at):
     # The API reads one wallet through wallet_balances; the admin and reconcile_balances read
     # every latest report in one set-based query. Both must reconstruct the same balance.
     report(wallet, "987.25", reported_at=reported_at)
@@ -145,7 +132,7 @@ def test_single_wallet_and_bulk_reconciliation_agree(wallet, reported_at):
     assert balance == single.reconstructed
 
 
-def test_report_writes_its_audit_record(wallet):
+def test_report_writes_its_audit_record(wallet, history):
     stored = report(wallet, "987.25", "1187.25")
     audit = AuditRecord.objects.get(resource_type="provider_balance_report", resource_id=str(stored.public_id))
     assert audit.details["available"] == "987.25"
@@ -156,7 +143,7 @@ def test_report_writes_its_audit_record(wallet):
 # POST /provider-balances
 
 
-def test_post_report_is_201_with_the_stored_report(signed_client, wallet):
+def test_post_report_is_201_with_the_stored_report(signed_client, wallet, history):
     body = {"currency": "NGN", "available": "-1300.5", "ledger": "0", "reported_at": "2026-11-02T13:00:00+01:00"}
     response = signed_client.post(reports_url(wallet), body)
     assert response.status_code == 201
@@ -175,7 +162,7 @@ def test_post_report_is_201_with_the_stored_report(signed_client, wallet):
     assert AuditRecord.objects.filter(resource_id=data["id"], actor_type="api_key").count() == 1
 
 
-def test_post_report_without_ledger_stores_null(signed_client, wallet):
+def test_post_report_without_ledger_stores_null(signed_client, wallet, history):
     body = {"currency": "UGX", "available": "1500", "reported_at": "2026-11-02T12:00:00Z"}
     response = signed_client.post(reports_url(wallet), body)
     assert response.status_code == 201
@@ -204,7 +191,7 @@ def test_post_report_without_ledger_stores_null(signed_client, wallet):
         ({"reported_at": None}, "reported_at"),
     ],
 )
-def test_bad_report_is_400_naming_the_field(signed_client, wallet, change, field):
+def test_bad_report_is_400_naming_the_field(signed_client, wallet, history, change, field):
     body = {"currency": "NGN", "available": "1300.00", "ledger": "1500.00", "reported_at": "2026-11-02T12:00:00Z"}
     response = signed_client.post(reports_url(wallet), {**body, **change})
     assert response.status_code == 400
@@ -214,20 +201,20 @@ def test_bad_report_is_400_naming_the_field(signed_client, wallet, change, field
     assert ProviderBalanceReport.objects.count() == 0
 
 
-def test_missing_fields_are_each_named(signed_client, wallet):
+def test_missing_fields_are_each_named(signed_client, wallet, history):
     response = signed_client.post(reports_url(wallet), {})
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"currency", "available", "reported_at"}
 
 
-def test_report_body_must_be_a_json_object(signed_client, wallet):
+def test_report_body_must_be_a_json_object(signed_client, wallet, history):
     response = signed_client.post(reports_url(wallet), [1, 2])
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_json")
     response = signed_client.post(reports_url(wallet), b"{not json")
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_json")
 
 
-def test_report_needs_a_json_content_type(signed_client, wallet):
+def test_report_needs_a_json_content_type(signed_client, wallet, history):
     response = signed_client.post(reports_url(wallet), b"{}", content_type="text/plain")
     assert (response.status_code, response.json()["error"]["code"]) == (415, "unsupported_media_type")
 
@@ -238,7 +225,7 @@ def test_report_for_unknown_wallet_is_404(signed_client, db):
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
 
 
-def test_report_needs_events_write(signed_client_for, wallet):
+def test_report_needs_events_write(signed_client_for, wallet, history):
     body = {"currency": "NGN", "available": "1.00", "reported_at": "2026-11-02T12:00:00Z"}
     response = signed_client_for(["events:read"]).post(reports_url(wallet), body)
     assert (response.status_code, response.json()["error"]["code"]) == (403, "insufficient_scope")
@@ -247,7 +234,7 @@ def test_report_needs_events_write(signed_client_for, wallet):
 # GET /reconciliation
 
 
-def test_reconciliation_drift_body(signed_client, wallet):
+def test_reconciliation_drift_body(signed_client, wallet, history):
     signed_client.post(
         reports_url(wallet),
         {"currency": "NGN", "available": "1000.00", "ledger": "1187.25", "reported_at": "2026-11-02T12:00:00Z"},
@@ -278,7 +265,7 @@ def test_reconciliation_drift_body(signed_client, wallet):
     }
 
 
-def test_reconciliation_matched_without_ledger(signed_client, wallet):
+def test_reconciliation_matched_without_ledger(signed_client, wallet, history):
     report(wallet, "987.25")
     body = signed_client.get(reconciliation_url(wallet)).json()
     assert body["status"] == "matched"
@@ -286,14 +273,14 @@ def test_reconciliation_matched_without_ledger(signed_client, wallet):
     assert body["reported"]["ledger"] is None
 
 
-def test_reconciliation_without_report_is_404(signed_client, wallet):
+def test_reconciliation_without_report_is_404(signed_client, wallet, history):
     report(wallet, "1.000", currency="KWD")
     response = signed_client.get(reconciliation_url(wallet, "NGN"))
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
 
 
 @pytest.mark.parametrize("query", ["", "?currency=", "?currency=ngn", "?currency=ABC", "?currency=NGNN"])
-def test_reconciliation_currency_is_required_and_valid(signed_client, wallet, query):
+def test_reconciliation_currency_is_required_and_valid(signed_client, wallet, history, query):
     response = signed_client.get(f"/api/v1/wallets/{wallet.public_id}/reconciliation{query}")
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["currency"]
@@ -304,12 +291,12 @@ def test_reconciliation_for_unknown_wallet_is_404(signed_client, db):
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
 
 
-def test_reconciliation_needs_events_read(signed_client_for, wallet):
+def test_reconciliation_needs_events_read(signed_client_for, wallet, history):
     response = signed_client_for(["events:write"]).get(reconciliation_url(wallet))
     assert (response.status_code, response.json()["error"]["code"]) == (403, "insufficient_scope")
 
 
-def test_reconciliation_is_two_queries_after_the_wallet(wallet, django_assert_num_queries):
+def test_reconciliation_is_two_queries_after_the_wallet(wallet, history, django_assert_num_queries):
     # The latest report, then its balance: however long the history.
     report(wallet, "987.25")
     with django_assert_num_queries(2):

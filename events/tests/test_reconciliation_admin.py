@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from events.tests.test_balances import make_wallet, record
-from events.tests.test_reconciliation import report
+from events.tests.factories import record, report
+from wallets.tests.factories import WalletFactory
 
 CHANGELIST = "admin:wallets_wallet_changelist"
 
@@ -16,7 +16,7 @@ CHANGELIST = "admin:wallets_wallet_changelist"
 @pytest.fixture
 def wallets(db):
     """matched (two currencies), drift (one of two currencies drifts), and no report at all."""
-    matched, drifting, silent = make_wallet(), make_wallet(), make_wallet()
+    matched, drifting, silent = WalletFactory(), WalletFactory(), WalletFactory()
     for wallet in (matched, drifting, silent):
         record(wallet, "deposit", "100.00", "NGN", "2026-11-01T08:00:00Z")
         record(wallet, "deposit", "1.000", "KWD", "2026-11-01T08:00:00Z")
@@ -64,7 +64,7 @@ def test_changelist_query_count_does_not_grow_with_wallets(admin_client, wallets
     with CaptureQueriesContext(connection) as few:
         admin_client.get(reverse(CHANGELIST))
     for n in range(5):
-        wallet = make_wallet()
+        wallet = WalletFactory()
         record(wallet, "deposit", "1.00", "NGN", "2026-11-01T08:00:00Z")
         report(wallet, "2.00" if n % 2 else "1.00", reported_at="2026-11-01T09:00:00Z")
     with CaptureQueriesContext(connection) as many:

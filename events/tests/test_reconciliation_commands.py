@@ -7,8 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from events.tests.test_balances import make_wallet, record
-from events.tests.test_reconciliation import report
+from events.tests.factories import record, report
+from wallets.tests.factories import WalletFactory
 
 
 def run() -> tuple[int, str]:
@@ -21,26 +21,24 @@ def run() -> tuple[int, str]:
 
 
 @pytest.fixture
-def wallet(db):
-    wallet = make_wallet()
+def history(wallet) -> None:
     record(wallet, "deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z")
     record(wallet, "hold", "200.00", "NGN", "2026-11-01T09:00:00Z")
     record(wallet, "deposit", "5.000", "KWD", "2026-11-01T09:00:00Z")
-    return wallet
 
 
-def test_no_reports_exit_0(wallet):
+def test_no_reports_exit_0(wallet, history):
     assert run() == (0, "drift=0\n")
 
 
-def test_all_matched_exit_0(wallet):
+def test_all_matched_exit_0(wallet, history):
     report(wallet, "1300.00", "1500.00", reported_at="2026-11-01T10:00:00Z")
     report(wallet, "5.000", reported_at="2026-11-01T10:00:00Z", currency="KWD")
     assert run() == (0, "drift=0\n")
 
 
-def test_each_drift_is_one_line_and_exit_1(wallet):
-    other = make_wallet()
+def test_each_drift_is_one_line_and_exit_1(wallet, history):
+    other = WalletFactory()
     report(wallet, "1300.00", "1500.00", reported_at="2026-11-01T10:00:00Z")  # matched
     report(wallet, "4.500", "5.250", reported_at="2026-11-01T10:00:00Z", currency="KWD")
     report(other, "-2.00", reported_at="2026-11-01T10:00:00Z")
@@ -58,7 +56,7 @@ def test_each_drift_is_one_line_and_exit_1(wallet):
     )
 
 
-def test_a_newer_matching_report_clears_the_drift(wallet):
+def test_a_newer_matching_report_clears_the_drift(wallet, history):
     report(wallet, "1.00", reported_at="2026-11-01T10:00:00Z")
     assert run()[0] == 1
     report(wallet, "1300.00", reported_at="2026-11-01T11:00:00Z")

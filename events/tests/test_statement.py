@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from events.balances import HELD_SIGN, LEDGER_SIGN
 from events.models import EventType
 from events.statement import wallet_statement_entries
-from events.tests.test_balances import make_wallet, record
+from events.tests.factories import record
+from wallets.tests.factories import WalletFactory
 
 HISTORY = [
     ("deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z"),
@@ -29,11 +30,9 @@ HISTORY = [
 
 
 @pytest.fixture
-def wallet(db):
-    wallet = make_wallet()
+def history(wallet) -> None:
     for row in HISTORY:
         record(wallet, *row)
-    return wallet
 
 
 def url(wallet, query: str) -> str:
@@ -44,7 +43,7 @@ def money(entry: dict) -> tuple[str, str, str]:
     return entry["ledger"], entry["held"], entry["available"]
 
 
-def test_statement_over_a_period_opening_entries_closing(signed_client, wallet):
+def test_statement_over_a_period_opening_entries_closing(signed_client, wallet, history):
     response = signed_client.get(url(wallet, "currency=NGN&from=2026-11-02T00:00:00Z&to=2026-11-03T14:00:00Z"))
     assert response.status_code == 200
     body = response.json()
@@ -68,7 +67,7 @@ def test_statement_over_a_period_opening_entries_closing(signed_client, wallet):
     assert body["entries"][0]["event"]["wallet_id"] == str(wallet.public_id)
 
 
-def test_from_defaults_to_the_first_event_and_to_to_now(signed_client, wallet):
+def test_from_defaults_to_the_first_event_and_to_to_now(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "currency=KWD")).json()
     assert body["from"] == "2026-11-02T10:00:00Z"
     assert body["to"] > "2026-11-04"
@@ -77,20 +76,20 @@ def test_from_defaults_to_the_first_event_and_to_to_now(signed_client, wallet):
     assert body["closing"] == {"ledger": "7.000", "held": "0.000", "available": "7.000"}
 
 
-def test_a_currency_without_events_is_an_empty_statement(signed_client, wallet):
+def test_a_currency_without_events_is_an_empty_statement(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "currency=UGX")).json()
     assert body["from"] is None
     assert body["entries"] == [] and body["next_cursor"] is None
     assert body["opening"] == body["closing"] == {"ledger": "0", "held": "0", "available": "0"}
 
 
-def test_a_period_after_every_event_has_opening_equal_to_closing_and_no_entries(signed_client, wallet):
+def test_a_period_after_every_event_has_opening_equal_to_closing_and_no_entries(signed_client, wallet, history):
     body = signed_client.get(url(wallet, "currency=NGN&from=2026-11-10T00:00:00Z&to=2026-11-11T00:00:00Z")).json()
     assert body["entries"] == []
     assert body["opening"] == body["closing"] == {"ledger": "2199.75", "held": "150.00", "available": "2049.75"}
 
 
-def test_bounds_are_inclusive_and_offsets_are_read(signed_client, wallet):
+def test_bounds_are_inclusive_and_offsets_are_read(signed_client, wallet, history):
     query = "currency=NGN&from=" + quote("2026-11-02T11:00:00+01:00") + "&to=2026-11-03T00:00:00Z"
     body = signed_client.get(url(wallet, query)).json()
     assert body["from"] == "2026-11-02T10:00:00Z"
@@ -129,7 +128,7 @@ def walk(signed_client, wallet, query: str, limit: int) -> tuple[list[dict], lis
 @pytest.mark.parametrize("limit", [1, 2, 3, 7])
 def test_pages_through_ties_and_day_boundaries_match_the_brute_force(signed_client, limit):
     """Many events at the same instant, split across pages: each page's running balance starts right."""
-    wallet = make_wallet()
+    wallet = WalletFactory()
     rng = random.Random(limit)
     instants = ["2026-11-01T23:59:59Z", "2026-11-02T00:00:00Z", "2026-11-02T12:00:00Z", "2026-11-03T00:00:00Z"]
     events = [
@@ -146,7 +145,7 @@ def test_pages_through_ties_and_day_boundaries_match_the_brute_force(signed_clie
 
 
 def test_a_period_starting_inside_a_tie_and_a_day(signed_client):
-    wallet = make_wallet()
+    wallet = WalletFactory()
     events = [
         record(wallet, "deposit", f"{n}.00", "NGN", f"2026-11-0{1 + n % 3}T1{n % 2}:00:00Z") for n in range(1, 13)
     ]
@@ -161,7 +160,7 @@ def test_a_period_starting_inside_a_tie_and_a_day(signed_client):
     assert Decimal(bodies[0]["opening"]["ledger"]) == before
 
 
-def test_a_backdated_event_changes_every_later_entry_and_closing(signed_client, wallet):
+def test_a_backdated_event_changes_every_later_entry_and_closing(signed_client, wallet, history):
     first = signed_client.get(url(wallet, "currency=NGN&limit=3")).json()
     record(wallet, "fee", "100.00", "NGN", "2026-11-01T12:00:00Z")  # between page 1's 2nd and 3rd entries
     second = signed_client.get(url(wallet, "currency=NGN&limit=3&cursor=" + first["next_cursor"])).json()
@@ -174,7 +173,7 @@ def test_a_backdated_event_changes_every_later_entry_and_closing(signed_client, 
 
 
 def test_a_page_costs_the_same_number_of_statements_wherever_it_is(signed_client):
-    wallet = make_wallet()
+    wallet = WalletFactory()
     for day in range(1, 29):
         for hour in range(0, 24, 4):
             record(wallet, "deposit", "1.00", "NGN", f"2026-10-{day:02d}T{hour:02d}:00:00Z")
@@ -208,7 +207,7 @@ def test_a_page_costs_the_same_number_of_statements_wherever_it_is(signed_client
         ("currency=NGN&cursor=not-a-cursor", "cursor"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field(signed_client, wallet, query, field):
+def test_bad_input_is_a_400_naming_the_field(signed_client, wallet, history, query, field):
     response = signed_client.get(url(wallet, query))
     assert response.status_code == 400
     error = response.json()["error"]
@@ -224,14 +223,14 @@ def test_bad_input_is_a_400_naming_the_field(signed_client, wallet, query, field
         "currency=NGN&from=0001-01-01T00:00:00Z",
     ],
 )
-def test_the_ends_of_the_calendar_are_answered_not_a_500(signed_client, wallet, query):
+def test_the_ends_of_the_calendar_are_answered_not_a_500(signed_client, wallet, history, query):
     response = signed_client.get(url(wallet, query))
     assert response.status_code in (200, 400), response.content
 
 
-def test_a_cursor_is_bound_to_the_wallet_currency_and_period(signed_client, wallet):
+def test_a_cursor_is_bound_to_the_wallet_currency_and_period(signed_client, wallet, history):
     cursor = signed_client.get(url(wallet, "currency=NGN&limit=2")).json()["next_cursor"]
-    other = make_wallet()
+    other = WalletFactory()
     record(other, "deposit", "1.00", "NGN", "2026-11-01T08:00:00Z")
     for target, query in [
         (wallet, "currency=KWD"),
@@ -245,14 +244,14 @@ def test_a_cursor_is_bound_to_the_wallet_currency_and_period(signed_client, wall
     assert response.status_code == 400 and "cursor" in response.json()["error"]["fields"]
 
 
-def test_unknown_wallet_is_404_and_the_scope_is_events_read(signed_client, signed_client_for, wallet):
+def test_unknown_wallet_is_404_and_the_scope_is_events_read(signed_client, signed_client_for, wallet, history):
     response = signed_client.get(f"/api/v1/wallets/{uuid.uuid4()}/statement?currency=NGN")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
     response = signed_client_for(["wallets:read"]).get(url(wallet, "currency=NGN"))
     assert response.status_code == 403
 
 
-def test_the_csv_selector_yields_every_page_of_the_same_statement(wallet):
+def test_the_csv_selector_yields_every_page_of_the_same_statement(wallet, history):
     pages = list(wallet_statement_entries(wallet=wallet, currency="NGN", page_size=3))
     assert [len(page.entries) for page in pages] == [3, 3, 1]
     assert pages[-1].entries[-1].balance == pages[0].closing

@@ -12,16 +12,17 @@ from django.db import connection
 
 from audit.models import AuditRecord
 from events.models import BalanceBucket
-from events.tests.test_balances import make_wallet, record
+from events.tests.factories import record
+from wallets.tests.factories import WalletFactory
 
 
 @pytest.fixture
 def wallets(db):
-    first = make_wallet()
+    first = WalletFactory()
     record(first, "deposit", "1500.00", "NGN", "2026-11-01T08:00:00Z")
     record(first, "hold", "200.00", "NGN", "2026-11-01T09:00:00Z")
     record(first, "fee", "1.500", "KWD", "2026-11-02T09:00:00Z")
-    second = make_wallet()
+    second = WalletFactory()
     record(second, "transfer_in", "10.00", "NGN", "2026-11-01T08:00:00Z")
     return first, second
 

@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from amani.tests import roles
 from audit.tests.factories import AuditRecordFactory
 from events.tests.factories import WalletEventFactory
+from testing import roles
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_history.py"
 

@@ -6,10 +6,10 @@ the tables' owner too, which is what these tests connect as."""
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from amani.tests import roles
 from events.models import WalletEvent
 from events.tests.factories import WalletEventFactory
 from history import encoding
+from testing import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -8,15 +8,16 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from amani.tests import roles
 from audit.models import AuditRecord
 from audit.tests.factories import AuditRecordFactory
 from events.models import WalletEvent
-from events.tests.factories import WalletEventFactory, WalletFactory
+from events.tests.factories import WalletEventFactory
 from history import encoding
 from history.models import GENESIS_HASH, Block
 from history.services import history_seal
 from history.tests.support import both_verify, write_records
+from testing import roles
+from wallets.tests.factories import WalletFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WAIT = 30  # seconds any step may take before the test fails instead of hanging

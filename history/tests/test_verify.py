@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.db import connection, transaction
 
-from amani.tests import roles
 from events.tests.factories import WalletEventFactory
 from history.models import Block, Verification
 from history.services import history_seal
 from history.tests.support import both_verify, command_verify, script_process, tamper, write_records
+from testing import roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditRecord
 from wallets.models import Wallet
-from wallets.tests.factories import WalletFactory
+from wallets.tests.factories import WalletFactory, wallet_body
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +20,8 @@ RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\
 
 
 def body(**overrides):
-    data = {
-        "user_id": USER,
-        "provider": "fincra",
-        "provider_account_id": "fincra_wallet_123",
-        "provider_customer_id": "customer_456",
-        "metadata": {"kyc_verified": True},
-    }
-    data.update(overrides)
-    return data
+    """API.md's example registration: always the same user and account."""
+    return wallet_body(**{"user_id": USER, "provider_account_id": "fincra_wallet_123", **overrides})
 
 
 def post(client, data, key=None, **kwargs):

@@ -12,19 +12,12 @@ import pytest
 from django.conf import settings
 
 from audit.models import AuditRecord
-from conftest import SignedClient, race
+from testing.clients import SignedClient
+from testing.races import race
 from wallets.models import Wallet
 
 URL = "/api/v1/wallets"
 THREADS = 32
-
-
-def race_all(make_request) -> list:
-    """`make_request(i)` from THREADS threads released together; every one must return."""
-    responses = race(THREADS, make_request)
-    errors = [r for r in responses if isinstance(r, Exception)]
-    assert not errors, errors
-    return responses
 
 
 def body(user_id: str, account: str = "race_acct_1") -> dict:
@@ -41,7 +34,8 @@ def test_identical_requests_racing_leave_one_wallet(make_api_key, with_key):
     def register(_: int):
         return SignedClient(issued.key_id, issued.secret).post(URL, body(user_id), headers=headers)
 
-    responses = race_all(register)
+    responses = race(THREADS, register)
+    assert not [r for r in responses if isinstance(r, Exception)], responses
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {200, 201}, [r.content for r in responses if r.status_code not in (200, 201)]
     assert statuses.count(201) == 1
@@ -61,7 +55,8 @@ def test_two_users_racing_for_one_account_leave_one_owner(make_api_key):
     def register(i: int):
         return SignedClient(issued.key_id, issued.secret).post(URL, body(users[i % 2], "contested_acct"))
 
-    responses = race_all(register)
+    responses = race(THREADS, register)
+    assert not [r for r in responses if isinstance(r, Exception)], responses
     wallet = Wallet.objects.get()
     winners = [r for r in responses if r.status_code in (200, 201)]
     losers = [r for r in responses if r.status_code not in (200, 201)]

@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditRecord
-from conftest import SignedClient, race
 from events.models import BalanceBucket, WalletEvent
+from testing.clients import SignedClient
+from testing.races import race
 from webhooks.models import WebhookDelivery
 from webhooks.tests.conftest import compact, deliver, sample, sample_bytes
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from prometheus_client.multiprocess import MultiProcessCollector
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -35,33 +35,48 @@ def workers_that_served(metrics_dir: Path, route: str) -> int:
     return served
 
 
-@contextmanager
-def gunicorn_server(*, workers: int, metrics_dir: Path, **extra_env: str) -> Iterator[str]:
-    """Start gunicorn on the test database; yield its base URL once it answers."""
+def database_url() -> str:
+    """The test database, as a DATABASE_URL for a server or a command in another process."""
     params = connection.settings_dict
-    port = free_port()
-    env = {
+    auth = params["USER"] + (f":{params['PASSWORD']}" if params.get("PASSWORD") else "")
+    return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+def production_env() -> dict[str, str]:
+    """The environment of a server or a management command in production mode on the test database."""
+    return {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
-        "DATABASE_URL": f"postgres://{params['USER']}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/"
-        f"{params['NAME']}",
+        "DATABASE_URL": database_url(),
         # The test settings' key: API secrets stored by the tests are encrypted with it.
         "SECRET_KEY": settings.SECRET_KEY,
         "API_SECRET_ENCRYPTION_KEY": settings.API_SECRET_ENCRYPTION_KEY,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+
+@contextmanager
+def gunicorn_server(*, workers: int, metrics_dir: Path, **extra_env: str) -> Iterator[str]:
+    """Start gunicorn on the test database; yield its base URL once it answers (its log: gunicorn.log
+    beside `metrics_dir`)."""
+    port = free_port()
+    env = {
+        **production_env(),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "amani.wsgi:application", "--config", "gunicorn.conf.py"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(metrics_dir.parent / "gunicorn.log").open("wb"),
-    )
+    log = metrics_dir.parent / "gunicorn.log"
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "amani.wsgi:application", "--config", "gunicorn.conf.py"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -70,8 +85,8 @@ def gunicorn_server(*, workers: int, metrics_dir: Path, **extra_env: str) -> Ite
                 requests.get(f"{base}/metrics", timeout=5)
                 break
             except requests.RequestException:
-                assert server.poll() is None, "gunicorn exited"
-                assert time.monotonic() < deadline, "gunicorn did not start"
+                assert server.poll() is None, "gunicorn exited:\n" + log.read_text()
+                assert time.monotonic() < deadline, "gunicorn did not start:\n" + log.read_text()
                 time.sleep(0.2)
         yield base
     finally:
