@@ -14,10 +14,10 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import Client, TransactionTestCase
 
+from access.authentication import HmacAuthentication
+from access.models import Scope
+from access.services import IssuedKey, api_client_create
 from amani import signing
-from amani.authentication import HmacAuthentication
-from amani.clients import IssuedKey, api_client_create
-from amani.models import Scope
 from amani.tests import roles
 
 ALL_SCOPES = list(Scope.values)

@@ -22,7 +22,7 @@ from events.models import WalletEvent
 from wallets.models import Wallet
 
 if TYPE_CHECKING:
-    from audit.services import Actor
+    from amani.actors import Actor
     from events.services import EventRow
 
 EVENTS = WalletEvent._meta.db_table

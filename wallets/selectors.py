@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import QuerySet
 
-from amani.api.errors import NotFound
+from amani.errors import NotFound
 from amani.rows import model_from_row
 from wallets.models import Wallet
 

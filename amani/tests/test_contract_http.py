@@ -32,10 +32,10 @@ from django.conf import settings
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
+from access.models import ApiKey
+from access.services import api_client_create, api_key_create, api_key_revoke
 from amani import signing
-from amani.clients import api_client_create, api_key_create, api_key_revoke
 from amani.json_bounds import METADATA_MAX_DEPTH
-from amani.models import ApiKey
 from amani.signing import HmacAuth
 from amani.tests import roles
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from django.db import connection, connections
 
-from amani.clients import api_client_create
+from access.services import api_client_create
 from amani.signing import HmacAuth
 from amani.tests.servers import gunicorn_server
 from audit.models import AuditRecord

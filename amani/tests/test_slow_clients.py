@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 import pytest
 import requests
 
-from amani.clients import api_client_create
+from access.services import api_client_create
 from amani.signing import HmacAuth
 from amani.tests.servers import gunicorn_server
 from wallets.models import Wallet

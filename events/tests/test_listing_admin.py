@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from amani.paginator import EstimatedCountPaginator, table_row_estimate
 from amani.tests import roles
-from audit.paginator import EstimatedCountPaginator, table_row_estimate
 from events.models import ProviderBalanceReport, WalletEvent
 from events.tests.factories import WalletEventFactory, WalletFactory
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from amani.actors import Actor
 from audit.models import AuditRecord
-from audit.services import Actor
 from events.balances import wallet_balances
 from events.models import ProviderBalanceReport
 from events.reconciliation import DRIFT, MATCHED, provider_balance_record, reconciliation_get, reconciliation_list

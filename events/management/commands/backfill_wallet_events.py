@@ -33,7 +33,7 @@ from django.core.management.base import CommandParser
 from django.db import connection, transaction
 
 from amani import metrics
-from amani.api.errors import DomainError, NotFound
+from amani.actors import Actor
 from amani.backfill import (
     FORMATS,
     STATUSES,
@@ -43,7 +43,8 @@ from amani.backfill import (
     source_open,
     source_records,
 )
-from audit.services import Actor
+from amani.errors import DomainError, NotFound
+from audit.services import audit_record
 from events.queries import INSERT_COLUMNS, InsertedKey, events_insert_sql
 from events.services import (
     CONFLICT,
@@ -149,6 +150,7 @@ class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
     audit_action = ACTION
     audit_resource_type = RESOURCE_TYPE
+    audit_record = staticmethod(audit_record)
     help = (
         "Ingest wallet events from a JSONL or CSV file ('-' for standard input), deciding each record as "
         "POST /api/v1/events/batch does. Safe to rerun: every valid record is stored exactly once. "

@@ -17,10 +17,10 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import override_settings
 
-from amani.clients import api_client_create
+from access.services import api_client_create
+from access.throttling import ApiKeyRateThrottle
 from amani.signing import HmacAuth
 from amani.tests.servers import gunicorn_server, workers_that_served
-from amani.throttling import ApiKeyRateThrottle
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 NOW = 1_800_000_010.0  # 10 s into a minute window
