@@ -4,12 +4,15 @@ the view permissions of that app's own models, so no app's migration names anoth
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
+
+from django.db import migrations
 
 GROUP = "Support"
 
 
-def support_permissions_grant(apps: Any, schema_editor: Any, permissions: Sequence[tuple[str, str]]) -> None:
+def support_permissions_grant(apps: Any, schema_editor: Any, *, permissions: Sequence[tuple[str, str]]) -> None:
     """Add `(app_label, codename)` permissions to the group, creating both as needed (RunPython)."""
     # Permissions are normally created by post_migrate, after every migration has run;
     # create them now so the group can hold them on a fresh database.
@@ -31,7 +34,7 @@ def support_permissions_grant(apps: Any, schema_editor: Any, permissions: Sequen
         group.permissions.add(Permission.objects.using(using).get(content_type__app_label=app_label, codename=codename))
 
 
-def support_permissions_revoke(apps: Any, schema_editor: Any, permissions: Sequence[tuple[str, str]]) -> None:
+def support_permissions_revoke(apps: Any, schema_editor: Any, *, permissions: Sequence[tuple[str, str]]) -> None:
     """Take `(app_label, codename)` permissions away from the group (the reverse of a grant)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -41,3 +44,12 @@ def support_permissions_revoke(apps: Any, schema_editor: Any, permissions: Seque
             group.permissions.remove(
                 *Permission.objects.using(using).filter(content_type__app_label=app_label, codename=codename)
             )
+
+
+def support_permissions_operation(permissions: Sequence[tuple[str, str]]) -> migrations.RunPython:
+    """The migration operation that grants the group `permissions` (and takes them back when reversed)."""
+    return migrations.RunPython(
+        partial(support_permissions_grant, permissions=permissions),
+        partial(support_permissions_revoke, permissions=permissions),
+        elidable=False,
+    )

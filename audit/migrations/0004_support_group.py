@@ -13,7 +13,7 @@ VIEW_PERMISSIONS = [("audit", "view_auditrecord")]
 
 
 def create_support_group(apps, schema_editor):
-    support_permissions_grant(apps, schema_editor, VIEW_PERMISSIONS)
+    support_permissions_grant(apps, schema_editor, permissions=VIEW_PERMISSIONS)
 
 
 def delete_support_group(apps, schema_editor):

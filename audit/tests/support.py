@@ -7,21 +7,22 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
-from amani.support_group import GROUP
+from amani.support_group import GROUP, support_permissions_grant
 
 # The migrations that grant the Support group the audit, wallets and events view permissions.
-SUPPORT_GRANTS = [
-    import_module("audit.migrations.0004_support_group").create_support_group,
-    import_module("wallets.migrations.0005_support_group").grant,
-    import_module("events.migrations.0003_support_group").grant,
-]
+SUPPORT_MIGRATIONS = (
+    "audit.migrations.0004_support_group",
+    "wallets.migrations.0005_support_group",
+    "events.migrations.0003_support_group",
+)
 
 
 def support_group() -> Group:
     """The migrations' Support group; re-created when a transactional test's flush removed it."""
     if not Group.objects.filter(name=GROUP).exists():
-        for grant in SUPPORT_GRANTS:
-            grant(apps, SimpleNamespace(connection=connection))
+        for migration in SUPPORT_MIGRATIONS:
+            permissions = import_module(migration).VIEW_PERMISSIONS
+            support_permissions_grant(apps, SimpleNamespace(connection=connection), permissions=permissions)
     return Group.objects.get(name=GROUP)
 
 

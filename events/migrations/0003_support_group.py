@@ -3,17 +3,9 @@ each app grants its own)."""
 
 from django.db import migrations
 
-from amani.support_group import support_permissions_grant, support_permissions_revoke
+from amani.support_group import support_permissions_operation
 
 VIEW_PERMISSIONS = [("events", "view_walletevent"), ("events", "view_providerbalancereport")]
-
-
-def grant(apps, schema_editor):
-    support_permissions_grant(apps, schema_editor, VIEW_PERMISSIONS)
-
-
-def revoke(apps, schema_editor):
-    support_permissions_revoke(apps, schema_editor, VIEW_PERMISSIONS)
 
 
 class Migration(migrations.Migration):
@@ -23,4 +15,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke, elidable=False)]
+    operations = [support_permissions_operation(VIEW_PERMISSIONS)]

@@ -2,17 +2,9 @@
 
 from django.db import migrations
 
-from amani.support_group import support_permissions_grant, support_permissions_revoke
+from amani.support_group import support_permissions_operation
 
 VIEW_PERMISSIONS = [("webhooks", "view_webhookdelivery")]
-
-
-def grant(apps, schema_editor):
-    support_permissions_grant(apps, schema_editor, VIEW_PERMISSIONS)
-
-
-def revoke(apps, schema_editor):
-    support_permissions_revoke(apps, schema_editor, VIEW_PERMISSIONS)
 
 
 class Migration(migrations.Migration):
@@ -21,4 +13,4 @@ class Migration(migrations.Migration):
         ("audit", "0004_support_group"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke, elidable=False)]
+    operations = [support_permissions_operation(VIEW_PERMISSIONS)]
