@@ -38,9 +38,11 @@ test: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# ruff, then the layers of .importlinter (docs/architecture.md): an app imports only the ones below it.
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import TransactionTestCase
 
-from amani.authentication import HmacAuthentication
-from amani.clients import IssuedKey, api_client_create, api_key_create, api_key_revoke
-from amani.models import ApiKey, Scope
+from access.authentication import HmacAuthentication
+from access.models import ApiKey, Scope
+from access.services import IssuedKey, api_client_create, api_key_create, api_key_revoke
 from testing import roles
 from testing.clients import SignedClient
 from testing.contract import SCOPE_SETS, Api, Creds

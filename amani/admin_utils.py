@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from amani.json_bounds import json_display_text
-from audit.paginator import EstimatedCountPaginator
+from amani.paginator import EstimatedCountPaginator
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):

@@ -24,8 +24,8 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from amani.actors import Actor
 from amani.json_bounds import document_loads
-from audit.services import Actor, audit_record
 
 FORMATS = ("jsonl", "csv")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -195,6 +195,8 @@ class BackfillCommand(BaseCommand):
     max_batch_size: int
     audit_action: str
     audit_resource_type: str
+    # audit.services.audit_record, set by each app's command: amani imports no app.
+    audit_record: Callable[..., object]
     actor: Actor
     source: Source
 
@@ -216,7 +218,7 @@ class BackfillCommand(BaseCommand):
 
     def batch_audit(self, lines: tuple[int, int], counts: Counts, **extra: Any) -> None:
         """One audit record per committed batch: the file by name and SHA-256, its line range, the counts."""
-        audit_record(
+        self.audit_record(
             action=self.audit_action,
             actor=self.actor,
             resource_type=self.audit_resource_type,

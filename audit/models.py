@@ -7,12 +7,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-
-class ActorType(models.TextChoices):
-    API_KEY = "api_key", "API key"
-    STAFF = "staff", "Staff user"
-    COMMAND = "command", "Management command"
-    SYSTEM = "system", "System"
+from amani.actors import ActorType
 
 
 class AuditRecordImmutable(Exception):

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from uuid import UUID
 
 from django.db import connection, models
 
-from audit.models import ActorType, AuditRecord
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a change, and under which request."""
-
-    type: str
-    id: str = ""
-    request_id: str = ""
-
-    @classmethod
-    def api_key(cls, key_id: str, request_id: str = "") -> Actor:
-        return cls(ActorType.API_KEY, key_id, request_id)
-
-    @classmethod
-    def staff(cls, username: str, request_id: str = "") -> Actor:
-        return cls(ActorType.STAFF, username, request_id)
-
-    @classmethod
-    def command(cls, name: str) -> Actor:
-        return cls(ActorType.COMMAND, name)
-
-    @classmethod
-    def system(cls) -> Actor:
-        return cls(ActorType.SYSTEM, "system")
+from amani.actors import Actor
+from audit.models import AuditRecord
 
 
 def _build(

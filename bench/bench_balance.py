@@ -73,7 +73,7 @@ def wallet_prepare(label: str, events: int, now: dt.datetime):
     """The wallet with `events` events and clean buckets, built unless a previous run left it intact."""
     from django.db import connection, transaction
 
-    from audit.services import Actor
+    from amani.actors import Actor
     from events.balances import balance_buckets_repair, balance_buckets_verify
     from events.models import BalanceBucket, WalletEvent
     from wallets.models import Wallet
@@ -161,8 +161,8 @@ def main() -> int:
 
     from django.test import Client
 
+    from access.services import api_client_create
     from amani import signing
-    from amani.clients import api_client_create
     from events.balances import wallet_balances
     from events.models import WalletEvent
 

@@ -51,7 +51,7 @@ def log(message: str) -> None:
 
 def reports_prepare(wallet, now: dt.datetime) -> None:
     """One provider balance report a day over the last month, unless they are there."""
-    from audit.services import Actor
+    from amani.actors import Actor
     from events.models import ProviderBalanceReport
     from events.reconciliation import provider_balance_record
 
@@ -78,8 +78,8 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from access.services import api_client_create
     from amani import signing
-    from amani.clients import api_client_create
 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     wallets = {label: wallet_prepare(label, count, now) for label, count in WALLETS.items()}

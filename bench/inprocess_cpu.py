@@ -40,8 +40,8 @@ def main() -> None:
     django.setup()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from amani.clients import api_client_create
-    from amani.models import Scope
+    from access.models import Scope
+    from access.services import api_client_create
     from amani.signing import authorization_header
     from wallets.models import Wallet
 

@@ -19,8 +19,8 @@ def main() -> None:
 
     django.setup()
 
-    from amani.clients import api_client_create, api_key_create
-    from amani.models import Scope
+    from access.models import Scope
+    from access.services import api_client_create, api_key_create
     from events.models import BalanceBucket, WalletEvent
     from wallets.models import Wallet
 

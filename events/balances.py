@@ -31,7 +31,8 @@ from django.db.models import (
     When,
 )
 
-from audit.services import Actor, audit_record
+from amani.actors import Actor
+from audit.services import audit_record
 from events.models import AMOUNT_PLACES, TOTAL_DIGITS, BalanceBucket, EventType, WalletEvent
 from wallets.models import Wallet
 

@@ -25,7 +25,7 @@ from events.models import WalletEvent
 from wallets.models import Wallet
 
 if TYPE_CHECKING:
-    from audit.services import Actor
+    from amani.actors import Actor
     from events.services import EventRow
     from events.validation import EventInput
 

@@ -23,7 +23,8 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate, TruncDay
 
-from audit.services import Actor, audit_record
+from amani.actors import Actor
+from audit.services import audit_record
 from events.balances import (
     CurrencyBalance,
     balance_bucket_rows,

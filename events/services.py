@@ -44,11 +44,10 @@ from typing import Any, TypeVar
 
 import psycopg.errors
 from django.db import OperationalError, connection, transaction
-from rest_framework import status
 
 from amani import metrics
-from amani.api.errors import DomainError, NotFound
-from audit.services import Actor
+from amani.actors import Actor
+from amani.errors import DomainError, NotFound
 from events import queries
 from events.queries import InsertedKey
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
@@ -80,7 +79,6 @@ STATUSES = (CREATED, DUPLICATE, CONFLICT, INVALID)
 class EventConflict(DomainError):
     """An earlier event matches a dedup key but has different content: 409, naming it."""
 
-    status_code = status.HTTP_409_CONFLICT
     code = "event_conflict"
 
 

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rest_framework import status
-
-from amani.api.errors import DomainError
 from amani.api.idempotency import idempotency_key_check
+from amani.errors import DomainError
 from amani.json_bounds import metadata_problem, text_storable
 from amani.money import MoneyError, amount_parse, currency_exponent
 from events.models import EventType
@@ -40,7 +38,6 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 class EventInvalid(DomainError):
     """Bad fields: 400 `validation_error` with `fields` naming each one."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
     code = "validation_error"
 
     def __init__(self, fields: dict[str, list[str]]) -> None:
@@ -51,7 +48,6 @@ class EventInvalid(DomainError):
 
 
 class DedupKeyRequired(DomainError):
-    status_code = status.HTTP_400_BAD_REQUEST
     code = "dedup_key_required"
 
     def __init__(self) -> None:

@@ -22,8 +22,8 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from amani.actors import Actor
 from amani.admin_utils import ReadOnlyModelAdmin, json_display
-from audit.services import Actor
 from wallets.models import Wallet
 from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
 

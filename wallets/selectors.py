@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from amani.api.errors import NotFound
+from amani.errors import NotFound
 from wallets import queries
 from wallets.models import Wallet
 

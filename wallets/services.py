@@ -10,11 +10,11 @@ from uuid import UUID, uuid4
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import status
 
 from amani import metrics
-from amani.api.errors import DomainError
-from audit.services import Actor, audit_record
+from amani.actors import Actor
+from amani.errors import DomainError
+from audit.services import audit_record
 from wallets import queries
 from wallets.models import Wallet
 
@@ -30,12 +30,10 @@ REGISTER_ATTEMPTS = 3
 
 
 class IdempotencyKeyReused(DomainError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     code = "idempotency_key_reused"
 
 
 class WalletClaimed(DomainError):
-    status_code = status.HTTP_409_CONFLICT
     code = "wallet_claimed"
 
 

@@ -12,9 +12,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from amani.actors import Actor
 from amani.admin_utils import ReadOnlyModelAdmin
 from amani.json_bounds import document_loads
-from audit.services import Actor
 from webhooks.models import WebhookDelivery
 from webhooks.providers import PROVIDERS
 from webhooks.services import webhook_deliveries_replay

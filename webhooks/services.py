@@ -24,9 +24,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from amani.api.errors import DomainError
+from amani.actors import Actor
+from amani.errors import DomainError
 from amani.money import amount_format
-from audit.services import Actor, audit_record
+from audit.services import audit_record
 from events.services import EventConflict, event_ingest
 from events.validation import event_parse
 from wallets.models import Wallet

@@ -12,24 +12,9 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from amani.errors import DomainError
+
 logger = logging.getLogger("amani.api")
-
-
-class DomainError(Exception):
-    """A business-rule refusal raised by a service, rendered once as an envelope."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "bad_request"
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
-
-
-class NotFound(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
 
 
 class InvalidJson(exceptions.ParseError):
@@ -46,6 +31,20 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
     default_detail = "The service is temporarily unavailable; retry shortly."
+
+
+# The status of each domain error code (API.md); any other code is a 400.
+DOMAIN_STATUSES = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "wallet_claimed": status.HTTP_409_CONFLICT,
+    "event_conflict": status.HTTP_409_CONFLICT,
+    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
+}
+
+
+def domain_error_status(error: DomainError) -> int:
+    """The HTTP status a domain error is answered with."""
+    return DOMAIN_STATUSES.get(error.code, status.HTTP_400_BAD_REQUEST)
 
 
 # DRF exception classes whose own codes differ from the contract's.
@@ -93,7 +92,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every exception becomes the envelope."""
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
-        return Response(envelope(exc.code, exc.message, **exc.extra), status=exc.status_code)
+        return Response(envelope(exc.code, exc.message, **exc.extra), status=domain_error_status(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):

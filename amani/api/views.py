@@ -10,8 +10,8 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from amani.actors import Actor
 from amani.api.errors import InvalidJson
-from audit.services import Actor
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "amani.apps.AmaniConfig",
+    "access.apps.AccessConfig",
     "wallets.apps.WalletsConfig",
     "events.apps.EventsConfig",
     "audit.apps.AuditConfig",
@@ -178,7 +179,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # A slow or dead Redis must not stall requests: the throttle fails open (amani.throttling).
+    # A slow or dead Redis must not stall requests: the throttle fails open (access.throttling).
     CACHES["default"].setdefault("OPTIONS", {}).update(socket_connect_timeout=0.25, socket_timeout=0.25)
 
 # Throttling per API key ("N/s|m|h|d"; "off" disables). Callers burst: by default no key
@@ -201,14 +202,14 @@ FLUTTERWAVE_SECRET_HASH = env.list("FLUTTERWAVE_SECRET_HASH", default=[])
 FINCRA_WEBHOOK_KEY = env.list("FINCRA_WEBHOOK_KEY", default=[])
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["amani.authentication.HmacAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["amani.permissions.HasScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.authentication.HmacAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.HasScope"],
     "DEFAULT_PARSER_CLASSES": ["amani.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "amani.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["amani.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["access.throttling.ApiKeyRateThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 

@@ -153,13 +153,13 @@ def test_a_nul_byte_in_an_admin_query_parameter_is_not_a_500(support, url, param
 
 @pytest.mark.parametrize("object_id", ["abc", "1%00", "99999999999999999999999"])
 def test_issue_key_for_an_id_that_is_not_a_client_is_404(admin_client, object_id):
-    response = admin_client.post(f"/admin/amani/apiclient/{object_id}/issue-key/")
+    response = admin_client.post(f"/admin/access/apiclient/{object_id}/issue-key/")
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize("object_id", ["abc", "1%00"])
 def test_revoke_for_an_id_that_is_not_a_key_is_404(admin_client, object_id):
-    assert admin_client.post(f"/admin/amani/apikey/{object_id}/revoke/").status_code == 404
+    assert admin_client.post(f"/admin/access/apikey/{object_id}/revoke/").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)

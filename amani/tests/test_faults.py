@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.db import connection, connections
 
-from amani.clients import api_client_create
+from access.services import api_client_create
 from amani.signing import HmacAuth
 from audit.models import AuditRecord
 from events.balances import balance_buckets_verify

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from amani.clients import (
+from access.models import ApiKey, ApiNonce
+from access.services import (
     NonceOutcome,
     api_client_update,
     api_key_expire,
@@ -19,7 +20,6 @@ from amani.clients import (
     nonce_record,
     secret_decrypt,
 )
-from amani.models import ApiKey, ApiNonce
 
 
 @pytest.mark.django_db

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from access.models import Scope
+from access.services import api_key_revoke
 from amani import signing
-from amani.clients import api_key_revoke
-from amani.models import Scope
 from testing.clients import SignedClient
 from wallets.models import Wallet
 

@@ -5,7 +5,8 @@ import uuid
 import factory
 from factory.django import DjangoModelFactory
 
-from audit.models import ActorType, AuditRecord
+from amani.actors import ActorType
+from audit.models import AuditRecord
 
 
 class AuditRecordFactory(DjangoModelFactory):

@@ -7,14 +7,23 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
-SUPPORT_GROUP = import_module("audit.migrations.0004_support_group")
+from amani.support_group import GROUP, support_permissions_grant
+
+# The migrations that grant the Support group the audit, wallets and events view permissions.
+SUPPORT_MIGRATIONS = (
+    "audit.migrations.0004_support_group",
+    "wallets.migrations.0005_support_group",
+    "events.migrations.0003_support_group",
+)
 
 
 def support_group() -> Group:
-    """The migration's Support group; re-created when a transactional test's flush removed it."""
-    if not Group.objects.filter(name=SUPPORT_GROUP.GROUP).exists():
-        SUPPORT_GROUP.create_support_group(apps, SimpleNamespace(connection=connection))
-    return Group.objects.get(name=SUPPORT_GROUP.GROUP)
+    """The migrations' Support group; re-created when a transactional test's flush removed it."""
+    if not Group.objects.filter(name=GROUP).exists():
+        for migration in SUPPORT_MIGRATIONS:
+            permissions = import_module(migration).VIEW_PERMISSIONS
+            support_permissions_grant(apps, SimpleNamespace(connection=connection), permissions=permissions)
+    return Group.objects.get(name=GROUP)
 
 
 def staff_user(username: str, *, support: bool = True, permissions: tuple[str, ...] = ()) -> User:

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from amani.paginator import EstimatedCountPaginator
 from audit.models import AuditRecord
-from audit.paginator import EstimatedCountPaginator
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user, support_group
 from testing import roles

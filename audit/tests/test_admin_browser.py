@@ -15,20 +15,16 @@ a busy machine makes the test slower, not red.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException
 from selenium.webdriver.chrome.service import Service
@@ -39,8 +35,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
+from amani.actors import Actor
 from audit.models import AuditRecord
-from audit.services import Actor
+from audit.tests import support
 from events.reconciliation import provider_balance_record
 from events.services import event_ingest
 from events.validation import EventInput
@@ -122,11 +119,9 @@ def shot(driver: WebDriver, name: str, *, full_page: bool = False) -> None:
 
 @pytest.fixture
 def support_group() -> Group:
-    """The group as the migration makes it. A transactional test before this one may have
-    flushed the tables (data migrations included), so the migration's own code runs again."""
-    migration = importlib.import_module("audit.migrations.0004_support_group")
-    migration.create_support_group(django_apps, SimpleNamespace(connection=connection))
-    return Group.objects.get(name=migration.GROUP)
+    """The group as the migrations make it. A transactional test before this one may have
+    flushed the tables (data migrations included), so the migrations' own code runs again."""
+    return support.support_group()
 
 
 @pytest.fixture

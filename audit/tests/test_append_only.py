@@ -6,8 +6,9 @@ refuses the tables' owner too, which is what these SQL tests connect as."""
 import pytest
 from django.db import DatabaseError, connection
 
+from amani.actors import Actor
 from audit.models import AuditRecord, AuditRecordImmutable
-from audit.services import Actor, audit_record, audit_record_many
+from audit.services import audit_record, audit_record_many
 from audit.tests.factories import AuditRecordFactory
 from testing import roles
 

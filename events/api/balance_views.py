@@ -15,8 +15,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from amani.api.errors import NotFound
 from amani.api.views import ApiView
+from amani.errors import NotFound
 from amani.money import MoneyError, amount_format, amount_parse, currency_exponent
 from amani.routers import reading_from_replica
 from events.api.serializers import Rfc3339Field

@@ -14,8 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from amani.api.errors import DomainError
 from amani.api.pagination import PageParams
+from amani.errors import DomainError
 from amani.money import amount_format
 from events.models import EventType
 from events.services import STATUSES, BatchResult

@@ -12,7 +12,7 @@ from typing import Any
 import factory
 from django.db import connection, transaction
 
-from audit.services import Actor
+from amani.actors import Actor
 from events.balances import bucket_upsert_sql
 from events.models import EventType, ProviderBalanceReport, WalletEvent
 from events.reconciliation import provider_balance_record

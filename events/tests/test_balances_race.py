@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from audit.services import Actor
+from amani.actors import Actor
 from events.balances import balance_buckets_verify, wallet_balances
 from events.models import BalanceBucket
 from events.services import event_ingest

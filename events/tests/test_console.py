@@ -13,7 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from audit.services import Actor, audit_record
+from amani.actors import Actor
+from audit.services import audit_record
 from audit.tests.support import staff_user
 from events.console import TimelineFilters, wallet_search, wallet_timeline
 from events.reconciliation import provider_balance_record

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from amani.api.errors import NotFound
+from amani.actors import Actor
+from amani.errors import NotFound
 from audit.models import AuditRecord
-from audit.services import Actor
 from events.models import BalanceBucket, WalletEvent
 from events.services import EventConflict, event_ingest
 from events.tests.factories import event_body

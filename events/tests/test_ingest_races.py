@@ -12,8 +12,8 @@ import pytest
 from django.db import connection, transaction
 
 from amani import metrics
+from amani.actors import Actor
 from audit.models import AuditRecord
-from audit.services import Actor
 from events import queries, services
 from events.models import BalanceBucket, WalletEvent
 from events.tests.factories import event_body

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.paginator import EstimatedCountPaginator, table_row_estimate
+from amani.paginator import EstimatedCountPaginator, table_row_estimate
 from events.models import ProviderBalanceReport, WalletEvent
 from events.tests.factories import WalletEventFactory
 from testing import roles

@@ -6,9 +6,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from amani.api.errors import NotFound
 from amani.api.serializers import AUTH_ERRORS, error_doc
 from amani.api.views import ApiView
+from amani.errors import NotFound
 from history.api.serializers import HeadSerializer, head_representation
 from history.selectors import history_head
 

@@ -5,8 +5,9 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 
+from amani.actors import Actor
+from amani.api.errors import domain_error_status
 from audit.models import AuditRecord
-from audit.services import Actor
 from wallets.models import Provider, Wallet
 from wallets.services import (
     IdempotencyKeyReused,
@@ -95,7 +96,7 @@ def test_same_key_different_wallet_is_422(change):
     register(idempotency_key="k1")
     with pytest.raises(IdempotencyKeyReused) as raised:
         register(idempotency_key="k1", **change)
-    assert raised.value.status_code == 422
+    assert domain_error_status(raised.value) == 422
     assert raised.value.code == "idempotency_key_reused"
     assert Wallet.objects.count() == 1
     assert AuditRecord.objects.count() == 1
@@ -114,7 +115,7 @@ def test_account_of_another_user_is_409():
     register()
     with pytest.raises(WalletClaimed) as raised:
         register(user_id=uuid.uuid4())
-    assert raised.value.status_code == 409
+    assert domain_error_status(raised.value) == 409
     assert raised.value.code == "wallet_claimed"
     with pytest.raises(WalletClaimed):
         register(user_id=uuid.uuid4(), idempotency_key="fresh-key")

@@ -10,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amani.api.errors import InvalidJson, NotFound
+from amani.api.errors import InvalidJson
 from amani.api.serializers import error_doc
+from amani.errors import NotFound
 from webhooks import metrics
 from webhooks.models import Outcome
 from webhooks.providers import provider_enabled, provider_secrets

@@ -30,9 +30,10 @@ from django.core.management.base import CommandParser
 from django.db import transaction
 
 from amani import metrics
-from amani.api.errors import DomainError
+from amani.actors import Actor
 from amani.backfill import FORMATS, BackfillCommand, Counts, Source, source_open, source_records
-from audit.services import Actor
+from amani.errors import DomainError
+from audit.services import audit_record
 from events.services import CONFLICT, INVALID, EventBackfill, EventLoad
 from events.validation import event_parse
 
@@ -72,6 +73,7 @@ class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
     audit_action = ACTION
     audit_resource_type = RESOURCE_TYPE
+    audit_record = staticmethod(audit_record)
     help = (
         "Ingest wallet events from a JSONL or CSV file ('-' for standard input), deciding each record as "
         "POST /api/v1/events/batch does. Safe to rerun: every valid record is stored exactly once. "

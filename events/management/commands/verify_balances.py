@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.services import Actor
+from amani.actors import Actor
 from events.balances import BucketMismatch, balance_buckets_repair, balance_buckets_verify
 from wallets.models import Wallet
 

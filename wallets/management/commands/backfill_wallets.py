@@ -18,10 +18,11 @@ from django.core.management.base import CommandParser
 from django.db import transaction
 
 from amani import metrics
-from amani.api.errors import DomainError
+from amani.actors import Actor
 from amani.api.idempotency import IDEMPOTENCY_KEY_MESSAGE, idempotency_key_valid
 from amani.backfill import FORMATS, BackfillCommand, Counts, source_open, source_records
-from audit.services import Actor
+from amani.errors import DomainError
+from audit.services import audit_record
 from wallets.api.serializers import WalletRegisterSerializer
 from wallets.services import wallet_register
 
@@ -47,6 +48,7 @@ class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
     audit_action = ACTION
     audit_resource_type = RESOURCE_TYPE
+    audit_record = staticmethod(audit_record)
     help = (
         "Register wallets from a JSONL or CSV file ('-' for standard input) with the registry's rules "
         "(fields user_id, provider, provider_account_id, provider_customer_id, metadata, idempotency_key). "

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from audit.services import Actor
+from amani.actors import Actor
 from webhooks.providers import PROVIDERS
 from webhooks.services import webhook_deliveries_replay
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from amani.clients import api_key_revoke
-from amani.models import ApiKey
-from audit.services import Actor
+from access.models import ApiKey
+from access.services import api_key_revoke
+from amani.actors import Actor
 
 EXIT_NO_SUCH_KEY = 2
 

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from access.models import ApiClient, Scope
+from access.services import api_client_create, api_key_create, api_key_revoke
 from amani import signing
-from amani.clients import api_client_create, api_key_create, api_key_revoke
-from amani.models import ApiClient, Scope
-from audit.services import Actor
+from amani.actors import Actor
 
 DEMO_NAME = "demo"
 

@@ -15,10 +15,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from access.authentication import HmacAuthentication
+from access.models import ApiKey, ApiNonce
+from access.services import api_client_update, api_key_create, api_key_expire, api_key_revoke
 from amani import signing
-from amani.authentication import HmacAuthentication
-from amani.clients import api_client_update, api_key_create, api_key_expire, api_key_revoke
-from amani.models import ApiKey, ApiNonce
 from testing.races import race
 
 pytestmark = [pytest.mark.urls("amani.tests.urls")]

@@ -1,4 +1,4 @@
-"""OpenAPI description of the HMAC scheme (drf-spectacular picks it up in AmaniConfig.ready)."""
+"""OpenAPI description of the HMAC scheme (drf-spectacular picks it up in AccessConfig.ready)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ these seven lines joined by `\\n` (no trailing newline):
 
 
 class HmacAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "amani.authentication.HmacAuthentication"
+    target_class = "access.authentication.HmacAuthentication"
     name = "HmacSignature"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

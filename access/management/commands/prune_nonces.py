@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from amani.clients import nonce_prune
+from access.services import nonce_prune
 
 
 class Command(BaseCommand):

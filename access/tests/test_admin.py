@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from amani.clients import api_client_create, secret_decrypt
-from amani.models import ApiClient, ApiKey
+from access.models import ApiClient, ApiKey
+from access.services import api_client_create, secret_decrypt
 from audit.models import AuditRecord
 
 ALL = ["wallets:read", "wallets:write", "events:read", "events:write"]
@@ -31,7 +31,7 @@ def existing(db):
 def test_adding_a_client_issues_its_first_key_and_shows_the_secret_once(admin_client, caplog):
     caplog.set_level(logging.DEBUG)
     response = admin_client.post(
-        reverse("admin:amani_apiclient_add"),
+        reverse("admin:access_apiclient_add"),
         {"name": "billing", "scopes": ["wallets:read", "events:write"], "is_active": "on"},
     )
     assert response.status_code == 200
@@ -51,9 +51,9 @@ def test_adding_a_client_issues_its_first_key_and_shows_the_secret_once(admin_cl
 
     # Never shown again: not on the change page, the key list or the key page.
     for url in (
-        reverse("admin:amani_apiclient_change", args=[client.pk]),
-        reverse("admin:amani_apikey_changelist"),
-        reverse("admin:amani_apikey_change", args=[key.pk]),
+        reverse("admin:access_apiclient_change", args=[client.pk]),
+        reverse("admin:access_apikey_changelist"),
+        reverse("admin:access_apikey_change", args=[key.pk]),
     ):
         page = admin_client.get(url)
         assert page.status_code == 200
@@ -62,16 +62,16 @@ def test_adding_a_client_issues_its_first_key_and_shows_the_secret_once(admin_cl
 
 
 def test_adding_a_client_with_an_unknown_or_duplicate_name_shows_form_errors(admin_client, existing):
-    response = admin_client.post(reverse("admin:amani_apiclient_add"), {"name": "payouts", "scopes": ["wallets:read"]})
+    response = admin_client.post(reverse("admin:access_apiclient_add"), {"name": "payouts", "scopes": ["wallets:read"]})
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
-    response = admin_client.post(reverse("admin:amani_apiclient_add"), {"name": "new", "scopes": []})
+    response = admin_client.post(reverse("admin:access_apiclient_add"), {"name": "new", "scopes": []})
     assert "This field is required" in response.content.decode()
     assert not ApiClient.objects.filter(name="new").exists()
 
 
 def test_adding_an_inactive_client(admin_client):
-    response = admin_client.post(reverse("admin:amani_apiclient_add"), {"name": "off", "scopes": ["events:read"]})
+    response = admin_client.post(reverse("admin:access_apiclient_add"), {"name": "off", "scopes": ["events:read"]})
     assert response.status_code == 200
     assert shown_secrets(response)
     assert ApiClient.objects.get(name="off").is_active is False
@@ -79,8 +79,8 @@ def test_adding_an_inactive_client(admin_client):
 
 def test_issue_key_button_adds_a_key_and_shows_its_secret_once(admin_client, existing):
     client, first = existing
-    change_page = admin_client.get(reverse("admin:amani_apiclient_change", args=[client.pk]))
-    issue_url = reverse("admin:amani_apiclient_issue_key", args=[client.pk])
+    change_page = admin_client.get(reverse("admin:access_apiclient_change", args=[client.pk]))
+    issue_url = reverse("admin:access_apiclient_issue_key", args=[client.pk])
     assert issue_url in change_page.content.decode()
     assert admin_client.get(issue_url).status_code == 405  # only a POST (with CSRF) issues a key
 
@@ -96,7 +96,7 @@ def test_issue_key_button_adds_a_key_and_shows_its_secret_once(admin_client, exi
 def test_issue_keys_action_on_several_clients(admin_client, existing):
     other, _ = api_client_create(name="ledger", scopes=ALL)
     response = admin_client.post(
-        reverse("admin:amani_apiclient_changelist"),
+        reverse("admin:access_apiclient_changelist"),
         {"action": "issue_keys", "_selected_action": [existing[0].pk, other.pk]},
     )
     shown = dict(shown_secrets(response))
@@ -108,7 +108,7 @@ def test_issue_keys_action_on_several_clients(admin_client, existing):
 def test_revoke_action_revokes_keys_through_the_audited_service(admin_client, existing):
     _, issued = existing
     response = admin_client.post(
-        reverse("admin:amani_apikey_changelist"),
+        reverse("admin:access_apikey_changelist"),
         {"action": "revoke_keys", "_selected_action": [issued.key.pk]},
         follow=True,
     )
@@ -120,8 +120,8 @@ def test_revoke_action_revokes_keys_through_the_audited_service(admin_client, ex
 
 def test_revoke_button_on_the_key_page_revokes_it(admin_client, existing):
     _, issued = existing
-    page = admin_client.get(reverse("admin:amani_apikey_change", args=[issued.key.pk])).content.decode()
-    revoke_url = reverse("admin:amani_apikey_revoke", args=[issued.key.pk])
+    page = admin_client.get(reverse("admin:access_apikey_change", args=[issued.key.pk])).content.decode()
+    revoke_url = reverse("admin:access_apikey_revoke", args=[issued.key.pk])
     assert revoke_url in page
     assert admin_client.get(revoke_url).status_code == 405
     response = admin_client.post(revoke_url, follow=True)
@@ -139,7 +139,7 @@ def test_revoke_button_on_the_key_page_revokes_it(admin_client, existing):
 def test_changing_scopes_and_deactivating_a_client_is_audited(admin_client, existing):
     client, _ = existing
     response = admin_client.post(
-        reverse("admin:amani_apiclient_change", args=[client.pk]),
+        reverse("admin:access_apiclient_change", args=[client.pk]),
         {
             "scopes": ["wallets:read", "wallets:write"],
             "keys-TOTAL_FORMS": "1",
@@ -164,7 +164,7 @@ def test_key_expiry_set_from_the_clients_page_is_audited(admin_client, existing)
     client, issued = existing
     when = timezone.localtime(timezone.now() + timedelta(days=7))
     response = admin_client.post(
-        reverse("admin:amani_apiclient_change", args=[client.pk]),
+        reverse("admin:access_apiclient_change", args=[client.pk]),
         {
             "scopes": ["wallets:read"],
             "is_active": "on",
@@ -188,7 +188,7 @@ def test_key_expiry_set_from_the_clients_page_is_audited(admin_client, existing)
 
 def test_key_expiry_is_the_only_editable_key_field_and_is_audited(admin_client, existing):
     _, issued = existing
-    url = reverse("admin:amani_apikey_change", args=[issued.key.pk])
+    url = reverse("admin:access_apikey_change", args=[issued.key.pk])
     page = admin_client.get(url).content.decode()
     assert 'name="expires_at_0"' in page
     for field in ("key_id", "revoked_at", "last_used_at", "secret_encrypted", "client"):
@@ -207,9 +207,9 @@ def test_key_expiry_is_the_only_editable_key_field_and_is_audited(admin_client, 
 
 def test_keys_and_clients_cannot_be_added_or_deleted_directly(admin_client, existing):
     client, issued = existing
-    assert admin_client.get(reverse("admin:amani_apikey_add")).status_code == 403
-    assert admin_client.get(reverse("admin:amani_apikey_delete", args=[issued.key.pk])).status_code == 403
-    assert admin_client.get(reverse("admin:amani_apiclient_delete", args=[client.pk])).status_code == 403
+    assert admin_client.get(reverse("admin:access_apikey_add")).status_code == 403
+    assert admin_client.get(reverse("admin:access_apikey_delete", args=[issued.key.pk])).status_code == 403
+    assert admin_client.get(reverse("admin:access_apiclient_delete", args=[client.pk])).status_code == 403
 
 
 def test_staff_without_change_permission_cannot_issue_keys(client, django_user_model, existing):
@@ -218,6 +218,6 @@ def test_staff_without_change_permission_cannot_issue_keys(client, django_user_m
     viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_apiclient"))
     client.force_login(viewer)
-    response = client.post(reverse("admin:amani_apiclient_issue_key", args=[existing[0].pk]))
+    response = client.post(reverse("admin:access_apiclient_issue_key", args=[existing[0].pk]))
     assert response.status_code == 403
     assert existing[0].keys.count() == 1

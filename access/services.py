@@ -8,7 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
@@ -16,12 +15,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from access.models import ApiClient, ApiKey, ApiNonce, Scope
+from amani.actors import Actor
 from amani.crypto import fernet
 from amani.db import fetch_one_reconnecting, prepared_cursor
-from amani.models import ApiClient, ApiKey, ApiNonce, Scope
-
-if TYPE_CHECKING:
-    from audit.services import Actor
+from audit.services import audit_record
 
 
 def secret_encrypt(secret: str) -> str:
@@ -62,8 +60,6 @@ class IssuedKey:
 @transaction.atomic
 def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, actor: Actor | None = None) -> IssuedKey:
     """Add a signing key to a client; several may be active at once (rotation)."""
-    from audit.services import Actor, audit_record
-
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         client=client,
@@ -84,8 +80,6 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
 @transaction.atomic
 def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = None) -> tuple[ApiClient, IssuedKey]:
     """Create a client with one active key."""
-    from audit.services import Actor, audit_record
-
     scopes = scopes_validate(scopes)
     name = name.strip()
     if not name or len(name) > ApiClient._meta.get_field("name").max_length:
@@ -106,8 +100,6 @@ def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = Non
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     """Revoke a key at once; requests signed with it get `401 revoked_key`."""
-    from audit.services import Actor, audit_record
-
     now = timezone.now()
     # Conditional UPDATE: of two racing revocations only one records the time and the audit row.
     if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
@@ -129,8 +121,6 @@ def api_client_update(
     *, client: ApiClient, scopes: list[str], is_active: bool, actor: Actor | None = None
 ) -> ApiClient:
     """Change a client's scopes or switch it off; an inactive client's keys all get `401 revoked_key`."""
-    from audit.services import Actor, audit_record
-
     scopes = scopes_validate(scopes)
     before = ApiClient.objects.select_for_update().values("scopes", "is_active").get(pk=client.pk)
     client.scopes = scopes
@@ -151,8 +141,6 @@ def api_client_update(
 @transaction.atomic
 def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | None = None) -> ApiKey:
     """Set (or clear) the time after which a key gets `401 revoked_key`."""
-    from audit.services import Actor, audit_record
-
     before = ApiKey.objects.select_for_update().values_list("expires_at", flat=True).get(pk=key.pk)
     key.expires_at = expires_at
     key.save(update_fields=["expires_at"])

@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from amani.clients import api_client_create
-from amani.models import ApiKey
+from access.models import ApiKey
+from access.services import api_client_create
 from amani.signing import HmacAuth
 from audit.models import AuditRecord
 from testing.servers import gunicorn_server
@@ -82,7 +82,7 @@ def test_a_revoked_key_is_refused_by_every_worker_on_its_next_request(revoke_by,
             call_command("revoke_api_key", issued.key_id)
         else:
             key = ApiKey.objects.get(key_id=issued.key_id)
-            assert admin_client.post(reverse("admin:amani_apikey_revoke", args=[key.pk])).status_code == 302
+            assert admin_client.post(reverse("admin:access_apikey_revoke", args=[key.pk])).status_code == 302
 
         after = _statuses_from_every_connection(base, auth)
         assert after == [(401, "revoked_key")] * (2 * WORKERS * ROUNDS)

@@ -12,9 +12,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from access.models import ApiClient, ApiKey, ApiNonce
+from access.services import secret_decrypt
 from amani import signing
-from amani.clients import secret_decrypt
-from amani.models import ApiClient, ApiKey, ApiNonce
 from audit.models import AuditRecord
 
 

@@ -17,9 +17,9 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.test import override_settings
 
-from amani.clients import api_client_create
+from access.services import api_client_create
+from access.throttling import ApiKeyRateThrottle
 from amani.signing import HmacAuth
-from amani.throttling import ApiKeyRateThrottle
 from testing.servers import gunicorn_server, workers_that_served
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -1,4 +1,4 @@
-"""HMAC-SHA256 request signing as a DRF authentication class (see amani.signing)."""
+"""HMAC-SHA256 request signing as a DRF authentication class (the scheme: amani.signing)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from amani import clients, signing
+from access import services
+from amani import signing
 
 logger = logging.getLogger("amani.auth")
 
@@ -53,7 +54,7 @@ class HmacAuthentication(BaseAuthentication):
     nonce_prune_interval = 60.0
     _next_prune = 0.0  # time.monotonic() after which this process prunes again
 
-    def authenticate(self, request: Request) -> tuple[clients.Caller, clients.Caller] | None:
+    def authenticate(self, request: Request) -> tuple[services.Caller, services.Caller] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header or not signing.uses_scheme(header):
             return None  # DRF answers 401 missing_credentials
@@ -63,7 +64,7 @@ class HmacAuthentication(BaseAuthentication):
             raise HmacAuthFailed("malformed_credentials", str(exc)) from None
 
         now = timezone.now()
-        key = clients.api_key_lookup(key_id=credentials.key_id, now=now)
+        key = services.api_key_lookup(key_id=credentials.key_id, now=now)
         if key is None:
             raise HmacAuthFailed("unknown_key", "No client has this key id.")
         if not key.usable:
@@ -81,16 +82,16 @@ class HmacAuthentication(BaseAuthentication):
             query=request.META.get("QUERY_STRING", ""),
             body=request._request.body,
         )
-        expected = signing.signature(clients.secret_decrypt(key.secret_encrypted), message)
+        expected = signing.signature(services.secret_decrypt(key.secret_encrypted), message)
         if not signing.signatures_equal(expected, credentials.signature):
             raise HmacAuthFailed("bad_signature", "The signature does not match the request.")
-        outcome = clients.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now)
-        if outcome is clients.NonceOutcome.REVOKED:  # revoked between the two statements
+        outcome = services.nonce_record(key_id=key.key_id, nonce=credentials.nonce, now=now)
+        if outcome is services.NonceOutcome.REVOKED:  # revoked between the two statements
             raise self.revoked()
-        if outcome is clients.NonceOutcome.REPLAYED:
+        if outcome is services.NonceOutcome.REPLAYED:
             raise HmacAuthFailed("replayed_nonce", "This nonce was already used with this key.")
         self.nonces_prune_now_and_then()
-        caller = clients.Caller(key_id=key.key_id, scopes=frozenset(key.scopes))
+        caller = services.Caller(key_id=key.key_id, scopes=frozenset(key.scopes))
         return caller, caller
 
     @staticmethod
@@ -104,7 +105,7 @@ class HmacAuthentication(BaseAuthentication):
             return
         HmacAuthentication._next_prune = tick + self.nonce_prune_interval
         try:
-            clients.nonce_prune()
+            services.nonce_prune()
         except DatabaseError:  # housekeeping: the request itself has already been authenticated
             logger.warning("nonce pruning failed", exc_info=True)
 

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from amani.clients import api_client_create
-from amani.models import Scope
-from audit.services import Actor
+from access.models import Scope
+from access.services import api_client_create
+from amani.actors import Actor
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Admin for API clients and keys. Every change goes through amani.clients (which audits).
+"""Admin for API clients and keys. Every change goes through access.services (which audits).
 
 A key's secret exists in plain text only in the response that issues it: the page is
 rendered straight from the POST (no redirect, no message storage, `no-store`), so it is
@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from amani.clients import (
+from access.models import ApiClient, ApiKey, Scope
+from access.services import (
     IssuedKey,
     api_client_create,
     api_client_update,
@@ -29,8 +30,7 @@ from amani.clients import (
     api_key_expire,
     api_key_revoke,
 )
-from amani.models import ApiClient, ApiKey, Scope
-from audit.services import Actor
+from amani.actors import Actor
 
 
 def staff_actor(request: HttpRequest) -> Actor:
@@ -67,7 +67,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     search_fields = ["name", "keys__key_id"]
     inlines = [ApiKeyInline]
     actions = ["issue_keys"]
-    change_form_template = "admin/amani/apiclient/change_form.html"
+    change_form_template = "admin/access/apiclient/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiClient]:
         now = timezone.now()
@@ -131,13 +131,13 @@ class ApiClientAdmin(admin.ModelAdmin):
                 for client, key in issued
             ],
         }
-        response = TemplateResponse(request, "admin/amani/apiclient/key_issued.html", context)
+        response = TemplateResponse(request, "admin/access/apiclient/key_issued.html", context)
         add_never_cache_headers(response)
         response["Cache-Control"] += ", no-store"
         return response
 
     def client_url(self, client: ApiClient) -> str:
-        return reverse(f"{self.admin_site.name}:amani_apiclient_change", args=[client.pk])
+        return reverse(f"{self.admin_site.name}:access_apiclient_change", args=[client.pk])
 
     @admin.action(description="Issue a new key (secret shown once)", permissions=["change"])
     def issue_keys(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> HttpResponse:
@@ -175,7 +175,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     fields = ["key_id", "client", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = ["key_id", "client", "created_at", "revoked_at", "last_used_at"]
     actions = ["revoke_keys"]
-    change_form_template = "admin/amani/apikey/change_form.html"
+    change_form_template = "admin/access/apikey/change_form.html"
 
     def get_urls(self) -> list:
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -191,7 +191,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if key.revoked_at is None:
             api_key_revoke(key=key, actor=staff_actor(request))
             self.message_user(request, f"Revoked key {key.key_id}.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:amani_apikey_change", args=[key.pk]))
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:access_apikey_change", args=[key.pk]))
 
     @admin.display(description="status")
     def status(self, obj: ApiKey) -> str:

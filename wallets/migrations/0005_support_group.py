@@ -1,0 +1,17 @@
+"""Support staff see wallets (granted by audit.0004 before issue 16: each app grants its own)."""
+
+from django.db import migrations
+
+from amani.support_group import support_permissions_operation
+
+VIEW_PERMISSIONS = [("wallets", "view_wallet")]
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("wallets", "0004_console_indexes"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [support_permissions_operation(VIEW_PERMISSIONS)]
