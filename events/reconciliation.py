@@ -20,7 +20,6 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate, TruncDay
 
 from audit.services import Actor, audit_record
@@ -257,9 +256,9 @@ def wallets_in_status(status: str) -> QuerySet[Wallet]:
     return Wallet.objects.filter(pk__in=wallets_with_reports()).exclude(pk__in=drifting).values("pk")
 
 
-def wallets_with_reports() -> RawSQL:
+def wallets_with_reports() -> QuerySet[ProviderBalanceReport]:
     """Pks of the wallets with at least one provider balance report, for `exclude(pk__in=...)`."""
-    return RawSQL(f"SELECT DISTINCT p.wallet_id FROM {ProviderBalanceReport._meta.db_table} p", [])  # noqa: S608, S611
+    return ProviderBalanceReport.objects.values("wallet_id").distinct()
 
 
 def wallet_reconciliations(*, wallet: Wallet) -> list[Reconciliation]:
