@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from amani.json_bounds import document_loads
+from audit.models import AuditAction
 from audit.services import Actor, audit_record
 
 FORMATS = ("jsonl", "csv")
@@ -193,7 +194,7 @@ class BackfillCommand(BaseCommand):
     """Progress bar, rejection lines, summary line and exit status of a backfill command."""
 
     max_batch_size: int
-    audit_action: str
+    audit_action: AuditAction
     audit_resource_type: str
     actor: Actor
     source: Source

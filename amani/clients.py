@@ -62,6 +62,7 @@ class IssuedKey:
 @transaction.atomic
 def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, actor: Actor | None = None) -> IssuedKey:
     """Add a signing key to a client; several may be active at once (rotation)."""
+    from audit.models import AuditAction
     from audit.services import Actor, audit_record
 
     secret = secrets.token_urlsafe(32)
@@ -72,7 +73,7 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
         expires_at=expires_at,
     )
     audit_record(
-        action="create_api_key",
+        action=AuditAction.CREATE_API_KEY,
         actor=actor or Actor.system(),
         resource_type="api_key",
         resource_id=key.key_id,
@@ -84,6 +85,7 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
 @transaction.atomic
 def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = None) -> tuple[ApiClient, IssuedKey]:
     """Create a client with one active key."""
+    from audit.models import AuditAction
     from audit.services import Actor, audit_record
 
     scopes = scopes_validate(scopes)
@@ -94,7 +96,7 @@ def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = Non
         raise ValidationError({"name": [f"A client named {name!r} already exists."]})
     client = ApiClient.objects.create(name=name, scopes=scopes)
     audit_record(
-        action="create_api_client",
+        action=AuditAction.CREATE_API_CLIENT,
         actor=actor or Actor.system(),
         resource_type="api_client",
         resource_id=str(client.pk),
@@ -106,6 +108,7 @@ def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = Non
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     """Revoke a key at once; requests signed with it get `401 revoked_key`."""
+    from audit.models import AuditAction
     from audit.services import Actor, audit_record
 
     now = timezone.now()
@@ -113,7 +116,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
         key.revoked_at = now
         audit_record(
-            action="revoke_api_key",
+            action=AuditAction.REVOKE_API_KEY,
             actor=actor or Actor.system(),
             resource_type="api_key",
             resource_id=key.key_id,
@@ -129,6 +132,7 @@ def api_client_update(
     *, client: ApiClient, scopes: list[str], is_active: bool, actor: Actor | None = None
 ) -> ApiClient:
     """Change a client's scopes or switch it off; an inactive client's keys all get `401 revoked_key`."""
+    from audit.models import AuditAction
     from audit.services import Actor, audit_record
 
     scopes = scopes_validate(scopes)
@@ -139,7 +143,7 @@ def api_client_update(
     after = {"scopes": scopes, "is_active": is_active}
     if before != after:
         audit_record(
-            action="update_api_client",
+            action=AuditAction.UPDATE_API_CLIENT,
             actor=actor or Actor.system(),
             resource_type="api_client",
             resource_id=str(client.pk),
@@ -151,6 +155,7 @@ def api_client_update(
 @transaction.atomic
 def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | None = None) -> ApiKey:
     """Set (or clear) the time after which a key gets `401 revoked_key`."""
+    from audit.models import AuditAction
     from audit.services import Actor, audit_record
 
     before = ApiKey.objects.select_for_update().values_list("expires_at", flat=True).get(pk=key.pk)
@@ -158,7 +163,7 @@ def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | N
     key.save(update_fields=["expires_at"])
     if before != expires_at:
         audit_record(
-            action="expire_api_key",
+            action=AuditAction.EXPIRE_API_KEY,
             actor=actor or Actor.system(),
             resource_type="api_key",
             resource_id=key.key_id,

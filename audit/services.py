@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.db import connection, models
 
-from audit.models import ActorType, AuditRecord
+from audit.models import ActorType, AuditAction, AuditRecord
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Actor:
 
 def _build(
     *,
-    action: str,
+    action: AuditAction,
     actor: Actor,
     resource_type: str,
     resource_id: str,
@@ -61,7 +61,7 @@ def _build(
 
 def audit_record(
     *,
-    action: str,
+    action: AuditAction,
     actor: Actor,
     resource_type: str,
     resource_id: str,

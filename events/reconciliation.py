@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import TruncDate, TruncDay
 
+from audit.models import AuditAction
 from audit.services import Actor, audit_record
 from events.balances import (
     CurrencyBalance,
@@ -37,7 +38,6 @@ from wallets.models import Wallet
 MATCHED = "matched"
 DRIFT = "drift"
 RESOURCE_TYPE = "provider_balance_report"
-ACTION_RECORD = "record_provider_balance"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def provider_balance_record(
             wallet=wallet, currency=currency, available=available, ledger=ledger, reported_at=reported_at
         )
         audit_record(
-            action=ACTION_RECORD,
+            action=AuditAction.RECORD_PROVIDER_BALANCE,
             actor=actor,
             user_id=wallet.user_id,
             resource_type=RESOURCE_TYPE,

@@ -39,6 +39,7 @@ from rest_framework import status
 
 from amani import metrics
 from amani.api.errors import DomainError, NotFound
+from audit.models import AuditAction
 from audit.services import Actor
 from events import queries
 from events.queries import InsertedKey
@@ -46,10 +47,8 @@ from events.validation import EventInput, EventInvalid, event_parse, provider_ch
 from wallets.models import Wallet
 
 RESOURCE_TYPE = "wallet_event"
-ACTION_INGEST = "ingest_event"
 # One audit record per batch names every event it created (details.event_ids).
 BATCH_RESOURCE_TYPE = "wallet_event_batch"
-ACTION_INGEST_BATCH = "ingest_events_batch"
 MAX_BATCH_ITEMS = 1000
 # A deadlock (only between writers of conflicting records, see above) is retried, a bounded
 # number of times with jittered backoff.
@@ -359,7 +358,7 @@ def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ing
                 row=row,
                 provider_sent=item.provider,
                 actor=actor,
-                action=ACTION_INGEST,
+                action=AuditAction.INGEST_EVENT,
                 resource_type=RESOURCE_TYPE,
                 details=details,
             ),
@@ -426,7 +425,7 @@ def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
             lambda: queries.events_insert_audited(
                 rows=ordered,
                 actor=actor,
-                action=ACTION_INGEST_BATCH,
+                action=AuditAction.INGEST_EVENTS_BATCH,
                 resource_type=BATCH_RESOURCE_TYPE,
                 batch_id=batch_id,
             ),

@@ -43,6 +43,7 @@ from amani.backfill import (
     source_open,
     source_records,
 )
+from audit.models import AuditAction
 from audit.services import Actor
 from events.queries import INSERT_COLUMNS, InsertedKey, events_insert_sql
 from events.services import (
@@ -57,7 +58,6 @@ from events.services import (
 from events.validation import EventInput, event_parse, provider_check
 from wallets.models import Wallet
 
-ACTION = "backfill_events_batch"
 RESOURCE_TYPE = "wallet_event_backfill"
 DEFAULT_BATCH_SIZE = 10_000
 MAX_BATCH_SIZE = 50_000
@@ -147,7 +147,7 @@ class Batch:
 
 class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
-    audit_action = ACTION
+    audit_action = AuditAction.BACKFILL_EVENTS_BATCH
     audit_resource_type = RESOURCE_TYPE
     help = (
         "Ingest wallet events from a JSONL or CSV file ('-' for standard input), deciding each record as "

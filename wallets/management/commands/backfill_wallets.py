@@ -19,11 +19,11 @@ from django.db import transaction
 from amani.api.errors import DomainError
 from amani.api.idempotency import IDEMPOTENCY_KEY_MESSAGE, idempotency_key_valid
 from amani.backfill import FORMATS, BackfillCommand, Counts, source_open, source_records
+from audit.models import AuditAction
 from audit.services import Actor
 from wallets.api.serializers import WalletRegisterSerializer
 from wallets.services import wallet_register
 
-ACTION = "backfill_wallets_batch"
 RESOURCE_TYPE = "wallet_backfill"
 CSV_COLUMNS = frozenset(
     {"user_id", "provider", "provider_account_id", "provider_customer_id", "metadata", "idempotency_key"}
@@ -43,7 +43,7 @@ def _fields_message(errors: dict[str, Any]) -> str:
 
 class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
-    audit_action = ACTION
+    audit_action = AuditAction.BACKFILL_WALLETS_BATCH
     audit_resource_type = RESOURCE_TYPE
     help = (
         "Register wallets from a JSONL or CSV file ('-' for standard input) with the registry's rules "
