@@ -19,6 +19,7 @@ from access.models import ApiClient, ApiKey, ApiNonce, Scope
 from amani.actors import Actor
 from amani.crypto import fernet
 from amani.db import fetch_one_reconnecting, prepared_cursor
+from audit.models import AuditAction
 from audit.services import audit_record
 
 
@@ -68,7 +69,7 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
         expires_at=expires_at,
     )
     audit_record(
-        action="create_api_key",
+        action=AuditAction.CREATE_API_KEY,
         actor=actor or Actor.system(),
         resource_type="api_key",
         resource_id=key.key_id,
@@ -88,7 +89,7 @@ def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = Non
         raise ValidationError({"name": [f"A client named {name!r} already exists."]})
     client = ApiClient.objects.create(name=name, scopes=scopes)
     audit_record(
-        action="create_api_client",
+        action=AuditAction.CREATE_API_CLIENT,
         actor=actor or Actor.system(),
         resource_type="api_client",
         resource_id=str(client.pk),
@@ -105,7 +106,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
     if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
         key.revoked_at = now
         audit_record(
-            action="revoke_api_key",
+            action=AuditAction.REVOKE_API_KEY,
             actor=actor or Actor.system(),
             resource_type="api_key",
             resource_id=key.key_id,
@@ -129,7 +130,7 @@ def api_client_update(
     after = {"scopes": scopes, "is_active": is_active}
     if before != after:
         audit_record(
-            action="update_api_client",
+            action=AuditAction.UPDATE_API_CLIENT,
             actor=actor or Actor.system(),
             resource_type="api_client",
             resource_id=str(client.pk),
@@ -146,7 +147,7 @@ def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | N
     key.save(update_fields=["expires_at"])
     if before != expires_at:
         audit_record(
-            action="expire_api_key",
+            action=AuditAction.EXPIRE_API_KEY,
             actor=actor or Actor.system(),
             resource_type="api_key",
             resource_id=key.key_id,

@@ -193,7 +193,7 @@ class BackfillCommand(BaseCommand):
     """Progress bar, rejection lines, summary line and exit status of a backfill command."""
 
     max_batch_size: int
-    audit_action: str
+    audit_action: str  # an audit.models.AuditAction member
     audit_resource_type: str
     # audit.services.audit_record, set by each app's command: amani imports no app.
     audit_record: Callable[..., object]

@@ -12,11 +12,13 @@ import uuid
 
 from django.urls import register_converter
 
+from amani.api.fields import UUID_PATTERN
+
 
 class UUIDAnyCaseConverter:
     """A hyphenated UUID in any letter case; anything else does not match (404)."""
 
-    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    regex = UUID_PATTERN
 
     def to_python(self, value: str) -> uuid.UUID:
         return uuid.UUID(value)

@@ -10,21 +10,11 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from amani.admin_utils import ReadOnlyModelAdmin, json_display
-from audit.models import AuditRecord
-
-# Filter choices come from the newest records, never from a DISTINCT over the whole table.
-RECENT_FOR_CHOICES = 1000
+from audit.models import AuditAction, AuditRecord
 
 
-class RecentValuesFilter(admin.SimpleListFilter):
+class ExactValueFilter(admin.SimpleListFilter):
     field_name = ""
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        recent = AuditRecord.objects.order_by("-created_at", "-id").values_list(self.field_name, flat=True)
-        values = set(recent[:RECENT_FOR_CHOICES])
-        if self.value():
-            values.add(self.value())
-        return [(value, value) for value in sorted(values)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
@@ -32,14 +22,31 @@ class RecentValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ActionFilter(RecentValuesFilter):
+class ActionFilter(ExactValueFilter):
+    """Every AuditAction, recorded yet or not: the choices cost no query."""
+
     title = "action"
     parameter_name = field_name = "action"
 
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return sorted(AuditAction.choices)
 
-class ResourceTypeFilter(RecentValuesFilter):
+
+# Resource types are free text: their choices come from the newest records, never from a
+# DISTINCT over the whole table.
+RECENT_FOR_CHOICES = 1000
+
+
+class ResourceTypeFilter(ExactValueFilter):
     title = "resource type"
     parameter_name = field_name = "resource_type"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        recent = AuditRecord.objects.order_by("-created_at", "-id").values_list(self.field_name, flat=True)
+        values = set(recent[:RECENT_FOR_CHOICES])
+        if self.value():
+            values.add(self.value())
+        return [(value, value) for value in sorted(values)]
 
 
 @admin.register(AuditRecord)

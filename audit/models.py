@@ -10,6 +10,33 @@ from django.utils import timezone
 from amani.actors import ActorType
 
 
+class AuditAction(models.TextChoices):
+    """Every change the trail records (Zulip's AuditLogEventType): one member per service that audits.
+
+    The label is the stored value, so the admin shows what the rows hold.
+    """
+
+    # access: API clients and keys (amani/clients.py)
+    CREATE_API_CLIENT = "create_api_client", "create_api_client"
+    UPDATE_API_CLIENT = "update_api_client", "update_api_client"
+    CREATE_API_KEY = "create_api_key", "create_api_key"
+    REVOKE_API_KEY = "revoke_api_key", "revoke_api_key"
+    EXPIRE_API_KEY = "expire_api_key", "expire_api_key"
+    # wallets
+    REGISTER_WALLET = "register_wallet", "register_wallet"
+    DEACTIVATE_WALLET = "deactivate_wallet", "deactivate_wallet"
+    REACTIVATE_WALLET = "reactivate_wallet", "reactivate_wallet"
+    BACKFILL_WALLETS_BATCH = "backfill_wallets_batch", "backfill_wallets_batch"
+    # events
+    INGEST_EVENT = "ingest_event", "ingest_event"
+    INGEST_EVENTS_BATCH = "ingest_events_batch", "ingest_events_batch"
+    BACKFILL_EVENTS_BATCH = "backfill_events_batch", "backfill_events_batch"
+    RECORD_PROVIDER_BALANCE = "record_provider_balance", "record_provider_balance"
+    REPAIR_BALANCE_BUCKETS = "repair_balance_buckets", "repair_balance_buckets"
+    # webhooks
+    REPLAY_WEBHOOK_DELIVERY = "replay_webhook_delivery", "replay_webhook_delivery"
+
+
 class AuditRecordImmutable(Exception):
     """Raised on any attempt to change or delete an audit record through the ORM."""
 
@@ -25,7 +52,7 @@ class AuditRecordQuerySet(models.QuerySet):
 
 
 class AuditRecord(models.Model):
-    action = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=255, blank=True)
     user_id = models.UUIDField(null=True, blank=True)

@@ -10,12 +10,12 @@ from uuid import UUID
 from django.db import connection, models
 
 from amani.actors import Actor
-from audit.models import AuditRecord
+from audit.models import AuditAction, AuditRecord
 
 
 def _build(
     *,
-    action: str,
+    action: AuditAction,
     actor: Actor,
     resource_type: str,
     resource_id: str,
@@ -36,7 +36,7 @@ def _build(
 
 def audit_record(
     *,
-    action: str,
+    action: AuditAction,
     actor: Actor,
     resource_type: str,
     resource_id: str,

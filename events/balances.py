@@ -32,6 +32,7 @@ from django.db.models import (
 )
 
 from amani.actors import Actor
+from audit.models import AuditAction
 from audit.services import audit_record
 from events.models import AMOUNT_PLACES, TOTAL_DIGITS, BalanceBucket, EventType, WalletEvent
 from wallets.models import Wallet
@@ -333,7 +334,7 @@ def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> lis
                 )
         if mismatches:
             audit_record(
-                action="repair_balance_buckets",
+                action=AuditAction.REPAIR_BALANCE_BUCKETS,
                 actor=actor,
                 resource_type="balance_bucket",
                 resource_id=str(wallet.public_id) if wallet is not None else "*",

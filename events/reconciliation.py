@@ -20,10 +20,10 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate, TruncDay
 
 from amani.actors import Actor
+from audit.models import AuditAction
 from audit.services import audit_record
 from events.balances import (
     CurrencyBalance,
@@ -39,7 +39,6 @@ from wallets.models import Wallet
 MATCHED = "matched"
 DRIFT = "drift"
 RESOURCE_TYPE = "provider_balance_report"
-ACTION_RECORD = "record_provider_balance"
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def provider_balance_record(
             wallet=wallet, currency=currency, available=available, ledger=ledger, reported_at=reported_at
         )
         audit_record(
-            action=ACTION_RECORD,
+            action=AuditAction.RECORD_PROVIDER_BALANCE,
             actor=actor,
             user_id=wallet.user_id,
             resource_type=RESOURCE_TYPE,
@@ -258,9 +257,9 @@ def wallets_in_status(status: str) -> QuerySet[Wallet]:
     return Wallet.objects.filter(pk__in=wallets_with_reports()).exclude(pk__in=drifting).values("pk")
 
 
-def wallets_with_reports() -> RawSQL:
+def wallets_with_reports() -> QuerySet[ProviderBalanceReport]:
     """Pks of the wallets with at least one provider balance report, for `exclude(pk__in=...)`."""
-    return RawSQL(f"SELECT DISTINCT p.wallet_id FROM {ProviderBalanceReport._meta.db_table} p", [])  # noqa: S608, S611
+    return ProviderBalanceReport.objects.values("wallet_id").distinct()
 
 
 def wallet_reconciliations(*, wallet: Wallet) -> list[Reconciliation]:

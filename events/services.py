@@ -48,16 +48,15 @@ from django.db import OperationalError, connection, transaction
 from amani import metrics
 from amani.actors import Actor
 from amani.errors import DomainError, NotFound
+from audit.models import AuditAction
 from events import queries
 from events.queries import InsertedKey
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.selectors import WalletRef, wallet_refs_get
 
 RESOURCE_TYPE = "wallet_event"
-ACTION_INGEST = "ingest_event"
 # One audit record per batch names every event it created (details.event_ids).
 BATCH_RESOURCE_TYPE = "wallet_event_batch"
-ACTION_INGEST_BATCH = "ingest_events_batch"
 MAX_BATCH_ITEMS = 1000
 # A deadlock (only between writers of conflicting records, see above) is retried, a bounded
 # number of times with jittered backoff.
@@ -420,7 +419,7 @@ def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ing
                 row=row,
                 provider_sent=item.provider,
                 actor=actor,
-                action=ACTION_INGEST,
+                action=AuditAction.INGEST_EVENT,
                 resource_type=RESOURCE_TYPE,
                 details=details,
             ),
@@ -490,7 +489,7 @@ def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
             insert=lambda: queries.events_insert_audited(
                 rows=ordered,
                 actor=actor,
-                action=ACTION_INGEST_BATCH,
+                action=AuditAction.INGEST_EVENTS_BATCH,
                 resource_type=BATCH_RESOURCE_TYPE,
                 batch_id=batch_id,
             ),

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from amani.api.fields import timestamp_future_problem, timestamp_parse, uuid_parse
 from amani.api.idempotency import idempotency_key_check
 from amani.errors import DomainError
 from amani.json_bounds import metadata_problem, text_storable
@@ -26,13 +26,7 @@ from amani.money import MoneyError, amount_parse, currency_exponent
 from events.models import EventType
 
 EVENT_TYPES = frozenset(EventType.values)
-MAX_FUTURE = dt.timedelta(minutes=5)
 MAX_TEXT = 255
-# RFC 3339 date-time: the offset is required (naive times are refused).
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class EventInvalid(DomainError):
@@ -75,35 +69,10 @@ class EventInput:
             raise DedupKeyRequired()
 
 
-def uuid_parse(value: object) -> uuid.UUID:
-    """A UUID from its hyphenated string; ValueError otherwise (numbers, braces, URNs)."""
-    if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise ValueError("Must be a UUID string.")
-    return uuid.UUID(value)
-
-
 @functools.lru_cache(maxsize=4096)
 def _wallet_uuid(value: str) -> uuid.UUID:
     # Exports repeat a few wallet ids millions of times: parse each once.
     return uuid_parse(value)
-
-
-def timestamp_parse(value: object) -> dt.datetime:
-    """An aware datetime from an RFC 3339 string with an offset; ValueError otherwise."""
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("Must be an RFC 3339 timestamp with an offset, such as 2026-11-20T14:02:18Z.")
-    text = value.upper()
-    if "." in text:  # Python keeps microseconds: drop digits past the sixth (nanosecond inputs)
-        head, _, rest = text.partition(".")
-        digits = re.match(r"[0-9]+", rest).group()
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-        # In UTC: PostgreSQL refuses offsets beyond ±15:59 (RFC 3339 allows ±23:59), and years 1
-        # and 9999 with an offset fall out of range here rather than in the database.
-        return parsed.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
-        raise ValueError("Not a valid date and time.") from None
 
 
 _ABSENT = object()
@@ -195,8 +164,8 @@ def event_parse(
         except ValueError as exc:
             errors["occurred_at"] = [str(exc)]
         else:
-            if occurred_at > (now or dt.datetime.now(dt.UTC)) + MAX_FUTURE:
-                errors["occurred_at"] = ["Must not be more than 5 minutes in the future."]
+            if problem := timestamp_future_problem(occurred_at, now=now):
+                errors["occurred_at"] = [problem]
 
     metadata = get("metadata", _ABSENT)
     if metadata is _ABSENT:

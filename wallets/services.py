@@ -14,14 +14,12 @@ from django.utils import timezone
 from amani import metrics
 from amani.actors import Actor
 from amani.errors import DomainError
+from audit.models import AuditAction
 from audit.services import audit_record
 from wallets import queries
 from wallets.models import Wallet
 
 RESOURCE_TYPE = "wallet"
-ACTION_REGISTER = "register_wallet"
-ACTION_DEACTIVATE = "deactivate_wallet"
-ACTION_REACTIVATE = "reactivate_wallet"
 
 # A lost insert race is resolved by running the statement again: the winner has committed by
 # the time the unique index lets the loser's insert do nothing. More than a few rounds means
@@ -114,7 +112,7 @@ def wallet_register(
         idempotency_key=idempotency_key,
     )
     audit = {
-        "action": ACTION_REGISTER,
+        "action": AuditAction.REGISTER_WALLET,
         "actor_type": actor.type,
         "actor_id": actor.id,
         "request_id": actor.request_id,
@@ -144,7 +142,7 @@ def _reason_clean(reason: str) -> str:
     return reason
 
 
-def _status_set(*, wallet: Wallet, is_active: bool, action: str, reason: str, actor: Actor) -> bool:
+def _status_set(*, wallet: Wallet, is_active: bool, action: AuditAction, reason: str, actor: Actor) -> bool:
     reason = _reason_clean(reason)
     with transaction.atomic():
         # The row lock serialises concurrent status changes, so each real change is audited once.
@@ -172,9 +170,9 @@ def wallet_deactivate(*, wallet: Wallet, reason: str, actor: Actor) -> bool:
     Returns whether anything changed: an already inactive wallet is left alone and
     no audit record is written, so repeating the action is harmless.
     """
-    return _status_set(wallet=wallet, is_active=False, action=ACTION_DEACTIVATE, reason=reason, actor=actor)
+    return _status_set(wallet=wallet, is_active=False, action=AuditAction.DEACTIVATE_WALLET, reason=reason, actor=actor)
 
 
 def wallet_reactivate(*, wallet: Wallet, reason: str, actor: Actor) -> bool:
     """Reactivate a wallet, with the reason in its audit record; a no-op when already active."""
-    return _status_set(wallet=wallet, is_active=True, action=ACTION_REACTIVATE, reason=reason, actor=actor)
+    return _status_set(wallet=wallet, is_active=True, action=AuditAction.REACTIVATE_WALLET, reason=reason, actor=actor)

@@ -27,6 +27,7 @@ from django.utils import timezone
 from amani.actors import Actor
 from amani.errors import DomainError
 from amani.money import amount_format
+from audit.models import AuditAction
 from audit.services import audit_record
 from events.services import EventConflict, event_ingest
 from events.validation import event_parse
@@ -37,7 +38,6 @@ from webhooks.providers.base import Movement, NotRecorded, ProviderModule, paylo
 from webhooks.queries import delivery_insert, wallets_by_provider_key
 
 RESOURCE_TYPE = "webhook_delivery"
-ACTION_REPLAY = "replay_webhook_delivery"
 REPLAY_CHUNK = 500
 # Advisory lock space (two-int form, apart from the events' bigint key locks) of a provider's reference.
 _REFERENCE_LOCK_NAMESPACE = 0x77686B  # "whk"
@@ -206,7 +206,7 @@ def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
         delivery.save(update_fields=_DECISION_FIELDS)
         if delivery.outcome != before:
             audit_record(
-                action=ACTION_REPLAY,
+                action=AuditAction.REPLAY_WEBHOOK_DELIVERY,
                 actor=actor,
                 resource_type=RESOURCE_TYPE,
                 resource_id=str(delivery.public_id),

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from amani.paginator import EstimatedCountPaginator
-from audit.models import AuditRecord
+from audit.models import AuditAction, AuditRecord
 from audit.tests.factories import AuditRecordFactory
 from audit.tests.support import staff_user, support_group
 from testing import roles
@@ -76,7 +76,12 @@ def test_filters_by_action_actor_type_and_resource_type(support):
     assert listed(support.get(CHANGELIST, {"actor_type__exact": "api_key"})) == {registered.pk}
     assert listed(support.get(CHANGELIST, {"resource_type": "api_client"})) == {other.pk}
     page = support.get(CHANGELIST).content.decode()
-    assert "?action=create_api_client" in page  # choices offered from recent records
+    assert "?action=create_api_client" in page
+
+
+def test_action_filter_offers_every_action_recorded_or_not(support):
+    page = support.get(CHANGELIST).content.decode()
+    assert all(f"?action={action}" in page for action in AuditAction.values)
 
 
 def test_nobody_can_add_change_or_delete_records(admin_client):

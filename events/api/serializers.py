@@ -1,4 +1,5 @@
-"""The event representation, query parameters, and the request shapes for the OpenAPI schema.
+"""The event shapes (each renderer beside the serializer that documents it), query parameters,
+and the request shapes for the OpenAPI schema.
 
 Bodies are parsed by events.validation (one parser for the API and the backfill);
 the request serializers here only describe them in the schema.
@@ -6,20 +7,18 @@ the request serializers here only describe them in the schema.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from amani.api.pagination import PageParams
+from amani.api.fields import Rfc3339Field, timestamp_format
+from amani.api.pagination import Page, PageParams
+from amani.api.serializers import renders
 from amani.errors import DomainError
 from amani.money import amount_format
 from events.models import EventType
 from events.services import STATUSES, BatchResult
-from events.validation import timestamp_parse
 
 AMOUNT_HELP = (
     'A decimal string, > 0, with at most the currency\'s ISO 4217 minor-unit digits ("1500.00" for NGN, '
@@ -27,83 +26,10 @@ AMOUNT_HELP = (
 )
 
 
-def timestamp_format(value: dt.datetime) -> str:
-    """RFC 3339 in UTC, `Z` suffix, as DRF renders datetimes elsewhere in the API."""
-    text = value.astimezone(dt.UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def event_representation(event: Any, *, wallet_public_id: UUID) -> dict[str, Any]:
-    """The contract's event; `event` is a WalletEvent or an events.services.EventRow."""
-    return {
-        "id": str(event.public_id),
-        "wallet_id": str(wallet_public_id),
-        "provider": event.provider,
-        "event_type": event.event_type,
-        "amount": amount_format(event.amount, event.currency),
-        "currency": event.currency,
-        "provider_event_id": event.provider_event_id,
-        "metadata": event.metadata,
-        "occurred_at": timestamp_format(event.occurred_at),
-        "created_at": timestamp_format(event.created_at),
-    }
-
-
-def error_representation(error: DomainError) -> dict[str, Any]:
-    return {"code": error.code, "message": error.message, **error.extra}
-
-
-def batch_representation(results: list[BatchResult]) -> dict[str, Any]:
-    summary = dict.fromkeys(STATUSES, 0)
-    rendered = []
-    for result in results:
-        summary[result.status] += 1
-        event = result.event
-        wallet_public_id = None if event is None else event.wallet_public_id
-        rendered.append(
-            {
-                "index": result.index,
-                "status": result.status,
-                "event": None if event is None else event_representation(event, wallet_public_id=wallet_public_id),
-                "error": None if result.error is None else error_representation(result.error),
-            }
-        )
-    return {"results": rendered, "summary": summary}
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class Rfc3339Field(serializers.Field):
-    """An RFC 3339 timestamp with an offset, by the events' own rule (events.validation.timestamp_parse)."""
-
-    def to_internal_value(self, data: Any) -> dt.datetime:
-        try:
-            return timestamp_parse(data)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    def to_representation(self, value: dt.datetime) -> str:
-        return timestamp_format(value)
-
-
 class EventListParams(PageParams):
     event_type = serializers.ChoiceField(choices=EventType.choices, required=False)
     occurred_after = Rfc3339Field(required=False, help_text="Inclusive lower bound on occurred_at (RFC 3339).")
     occurred_before = Rfc3339Field(required=False, help_text="Inclusive upper bound on occurred_at (RFC 3339).")
-
-
-class EventSerializer(serializers.Serializer):
-    """The event representation (documentation; rendering is event_representation)."""
-
-    id = serializers.UUIDField(help_text="The event_id sent with the event, or one the server generated.")
-    wallet_id = serializers.UUIDField()
-    provider = serializers.CharField(help_text="Always the wallet's provider.")
-    event_type = serializers.ChoiceField(choices=EventType.choices)
-    amount = serializers.CharField(help_text="Rendered with exactly the currency's minor-unit digits.")
-    currency = serializers.CharField(help_text="ISO 4217 alphabetic code, upper case.")
-    provider_event_id = serializers.CharField(allow_null=True)
-    metadata = serializers.DictField()
-    occurred_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
 
 
 class EventIngestSerializer(serializers.Serializer):
@@ -135,6 +61,38 @@ class EventBatchSerializer(serializers.Serializer):
     events = EventBatchItemSerializer(many=True, help_text="1 to 1,000 events, decided in order.")
 
 
+class EventSerializer(serializers.Serializer):
+    """The event representation (documentation; rendering is event_representation)."""
+
+    id = serializers.UUIDField(help_text="The event_id sent with the event, or one the server generated.")
+    wallet_id = serializers.UUIDField()
+    provider = serializers.CharField(help_text="Always the wallet's provider.")
+    event_type = serializers.ChoiceField(choices=EventType.choices)
+    amount = serializers.CharField(help_text="Rendered with exactly the currency's minor-unit digits.")
+    currency = serializers.CharField(help_text="ISO 4217 alphabetic code, upper case.")
+    provider_event_id = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField()
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+@renders(EventSerializer)
+def event_representation(event: Any, *, wallet_public_id: UUID) -> dict[str, Any]:
+    """The contract's event; `event` is a WalletEvent or an events.services.EventRow."""
+    return {
+        "id": str(event.public_id),
+        "wallet_id": str(wallet_public_id),
+        "provider": event.provider,
+        "event_type": event.event_type,
+        "amount": amount_format(event.amount, event.currency),
+        "currency": event.currency,
+        "provider_event_id": event.provider_event_id,
+        "metadata": event.metadata,
+        "occurred_at": timestamp_format(event.occurred_at),
+        "created_at": timestamp_format(event.created_at),
+    }
+
+
 class BatchErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="validation_error, dedup_key_required, not_found or event_conflict.")
     message = serializers.CharField()
@@ -142,6 +100,11 @@ class BatchErrorSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()), required=False, help_text="validation_error only."
     )
     existing_event_id = serializers.UUIDField(required=False, help_text="event_conflict only.")
+
+
+@renders(BatchErrorSerializer)
+def error_representation(error: DomainError) -> dict[str, Any]:
+    return {"code": error.code, "message": error.message, **error.extra}
 
 
 class BatchItemResultSerializer(serializers.Serializer):
@@ -163,6 +126,31 @@ class EventBatchResultSerializer(serializers.Serializer):
     summary = BatchSummarySerializer()
 
 
+@renders(EventBatchResultSerializer)
+def batch_representation(results: list[BatchResult]) -> dict[str, Any]:
+    summary = dict.fromkeys(STATUSES, 0)
+    rendered = []
+    for result in results:
+        summary[result.status] += 1
+        event = result.event
+        wallet_public_id = None if event is None else event.wallet_public_id
+        rendered.append(
+            {
+                "index": result.index,
+                "status": result.status,
+                "event": None if event is None else event_representation(event, wallet_public_id=wallet_public_id),
+                "error": None if result.error is None else error_representation(result.error),
+            }
+        )
+    return {"results": rendered, "summary": summary}
+
+
 class EventPageSerializer(serializers.Serializer):
     results = EventSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
+
+
+@renders(EventPageSerializer)
+def event_page_representation(page: Page, *, wallet_public_id: UUID) -> dict[str, Any]:
+    results = [event_representation(event, wallet_public_id=wallet_public_id) for event in page.results]
+    return {"results": results, "next_cursor": page.next_cursor}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
@@ -12,102 +10,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from amani.api.pagination import MAX_LIMIT, PageParams
+from amani.api.pagination import MAX_LIMIT
 from amani.api.serializers import AUTH_ERRORS, error_doc
 from amani.api.views import ApiView
-from amani.money import amount_format
 from amani.routers import reading_from_replica
-from events.api.balance_views import CurrencyField
-from events.api.serializers import EventSerializer, Rfc3339Field, event_representation, timestamp_format
-from events.statement import Balance, StatementPage, wallet_statement_page
+from events.api.statement_serializers import StatementParams, StatementSerializer, statement_representation
+from events.statement import wallet_statement_page
 from wallets.selectors import wallet_get
-
-# An unencoded "+01:00" in a query string arrives as " 01:00"; read it as the sign it was.
-_SPACE_FOR_PLUS = re.compile(r" (\d{2}:\d{2})$")
-
-
-class StatementParams(PageParams):
-    currency = CurrencyField()
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        # `from` is a Python keyword: declared here rather than as a class attribute.
-        fields["from"] = Rfc3339Field(required=False)
-        fields["to"] = Rfc3339Field(required=False)
-        return fields
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        data = {
-            name: _SPACE_FOR_PLUS.sub(r"+\1", value) if name in ("from", "to") and isinstance(value, str) else value
-            for name, value in data.items()
-        }
-        return super().to_internal_value(data)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "from" in attrs and "to" in attrs and attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"from": ["Must not be after `to`."]})
-        return attrs
-
-
-def balance_representation(balance: Balance, currency: str) -> dict[str, str]:
-    return {
-        "ledger": amount_format(balance.ledger, currency),
-        "held": amount_format(balance.held, currency),
-        "available": amount_format(balance.available, currency),
-    }
-
-
-def statement_representation(page: StatementPage) -> dict[str, Any]:
-    currency, wallet_public_id = page.currency, page.wallet.public_id
-    return {
-        "wallet_id": str(wallet_public_id),
-        "currency": currency,
-        "from": None if page.period_from is None else timestamp_format(page.period_from),
-        "to": timestamp_format(page.period_to),
-        "opening": balance_representation(page.opening, currency),
-        "closing": balance_representation(page.closing, currency),
-        "entries": [
-            {
-                "event": event_representation(entry.event, wallet_public_id=wallet_public_id),
-                **balance_representation(entry.balance, currency),
-            }
-            for entry in page.entries
-        ],
-        "next_cursor": page.next_cursor,
-    }
-
-
-class StatementBalanceSerializer(serializers.Serializer):
-    """Documentation only: balance_representation renders it."""
-
-    ledger = serializers.CharField()
-    held = serializers.CharField()
-    available = serializers.CharField()
-
-
-class StatementEntrySerializer(StatementBalanceSerializer):
-    """An event and the balances right after it."""
-
-    event = EventSerializer()
-
-
-class StatementSerializer(serializers.Serializer):
-    """Documentation only: statement_representation renders it."""
-
-    wallet_id = serializers.UUIDField()
-    currency = serializers.CharField()
-    opening = StatementBalanceSerializer(help_text="Over the events before `from`.")
-    closing = StatementBalanceSerializer(help_text="As of `to`; the same on every page.")
-    entries = StatementEntrySerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = serializers.DateTimeField(
-            allow_null=True, help_text="The period's start: the first event's time when not given (null: none)."
-        )
-        fields["to"] = serializers.DateTimeField(help_text="The period's end: the first page's time when not given.")
-        return fields
 
 
 class WalletStatementView(ApiView):

@@ -21,6 +21,7 @@ from events.api.serializers import (
     EventPageSerializer,
     EventSerializer,
     batch_representation,
+    event_page_representation,
     event_representation,
 )
 from events.selectors import wallet_event_list
@@ -96,8 +97,7 @@ class WalletEventListView(ApiView):
         params = EventListParams(data={name: value for name, value in request.query_params.items() if value != ""})
         params.is_valid(raise_exception=True)
         page = wallet_event_list(wallet=wallet, **params.validated_data)
-        results = [event_representation(event, wallet_public_id=wallet.public_id) for event in page.results]
-        return Response({"results": results, "next_cursor": page.next_cursor})
+        return Response(event_page_representation(page, wallet_public_id=wallet.public_id))
 
 
 class EventBatchView(ApiView):

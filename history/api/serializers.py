@@ -6,7 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from events.api.serializers import timestamp_format
+from amani.api.fields import timestamp_format
+from amani.api.serializers import renders
 from history.models import Block
 
 
@@ -19,6 +20,7 @@ class HeadSerializer(serializers.Serializer):
     records = serializers.IntegerField(help_text="Events and audit records sealed up to and including it.")
 
 
+@renders(HeadSerializer)
 def head_representation(block: Block) -> dict[str, Any]:
     return {
         "block": block.number,

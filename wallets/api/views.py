@@ -28,6 +28,7 @@ from wallets.api.serializers import (
     WalletPageSerializer,
     WalletRegisterSerializer,
     WalletSerializer,
+    wallet_page_representation,
 )
 from wallets.selectors import wallet_get, wallet_list
 from wallets.services import wallet_register
@@ -116,7 +117,7 @@ class WalletCollectionView(ApiView):
             cursor=params.validated_data.get("cursor"),
             listing=listing,
         )
-        return Response({"results": WalletSerializer(page.results, many=True).data, "next_cursor": page.next_cursor})
+        return Response(wallet_page_representation(page))
 
 
 class WalletDetailView(ApiView):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,7 @@ from amani.api.errors import InvalidJson
 from amani.api.serializers import error_doc
 from amani.errors import NotFound
 from webhooks import metrics
-from webhooks.models import Outcome
+from webhooks.api.serializers import WebhookReceiptSerializer, receipt_representation
 from webhooks.providers import provider_enabled, provider_secrets
 from webhooks.providers.base import payload_parse
 from webhooks.services import webhook_actor, webhook_receive
@@ -48,13 +48,7 @@ class WebhookView(APIView):
         auth=[],
         request={"application/json": OpenApiTypes.OBJECT},
         responses={
-            200: inline_serializer(
-                "WebhookReceipt",
-                {
-                    "status": serializers.ChoiceField(choices=Outcome.values),
-                    "event_id": serializers.UUIDField(allow_null=True),
-                },
-            ),
+            200: WebhookReceiptSerializer,
             400: error_doc("invalid_json: the verified body is not a JSON object."),
             401: error_doc("bad_signature: the signature header is missing or wrong; nothing is stored."),
             404: error_doc("not_found: no such provider, or no secret is configured for it."),
@@ -86,6 +80,6 @@ class WebhookView(APIView):
             actor=webhook_actor(module.NAME, getattr(request._request, "request_id", "")),
         )
         metrics.webhook_delivery_observe(provider=module.NAME, outcome=receipt.outcome)
-        response = Response({"status": receipt.outcome, "event_id": receipt.event_id})
+        response = Response(receipt_representation(receipt))
         response.outcome = receipt.outcome  # the access log's outcome (amani.logging)
         return response

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from amani.json_bounds import document_loads
+from amani.json_bounds import document_loads, text_storable
 from amani.money import MAX_INTEGER_DIGITS, MoneyError, currency_exponent
 
 IGNORED = "ignored"
@@ -105,21 +105,10 @@ def get_path(payload: Mapping[str, Any], *names: str) -> object:
     return value
 
 
-def storable(text: str) -> bool:
-    """Whether PostgreSQL can hold the text: no NUL, no lone surrogate (JSON's "\\u0000", "\\ud800")."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def text_or_none(value: object) -> str | None:
     """A non-empty storable string as is, an integer as its digits (ids sent as JSON numbers), else None."""
     if isinstance(value, str):
-        return value if value and storable(value) else None
+        return value if value and text_storable(value) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
@@ -127,7 +116,7 @@ def text_or_none(value: object) -> str | None:
 
 def reference_of(value: object) -> str:
     """The provider's reference, which becomes `provider_event_id`: a non-empty string."""
-    if not isinstance(value, str) or not value or not storable(value):
+    if not isinstance(value, str) or not value or not text_storable(value):
         raise Unreadable("The payment reference is missing, not a string, or holds NUL or a lone surrogate.")
     return value
 

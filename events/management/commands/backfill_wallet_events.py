@@ -33,11 +33,11 @@ from amani import metrics
 from amani.actors import Actor
 from amani.backfill import FORMATS, BackfillCommand, Counts, Source, source_open, source_records
 from amani.errors import DomainError
+from audit.models import AuditAction
 from audit.services import audit_record
 from events.services import CONFLICT, INVALID, EventBackfill, EventLoad
 from events.validation import event_parse
 
-ACTION = "backfill_events_batch"
 RESOURCE_TYPE = "wallet_event_backfill"
 DEFAULT_BATCH_SIZE = 10_000
 MAX_BATCH_SIZE = 50_000
@@ -71,7 +71,7 @@ class Batch:
 
 class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
-    audit_action = ACTION
+    audit_action = AuditAction.BACKFILL_EVENTS_BATCH
     audit_resource_type = RESOURCE_TYPE
     audit_record = staticmethod(audit_record)
     help = (
