@@ -63,6 +63,7 @@ SELECT
          WHERE x::text::bigint % 4294967296 NOT IN (SELECT x FROM foreign_xids)),
         pg_snapshot_xmax(s)::text::bigint
     ),
+    pg_snapshot_xmax(s)::text::bigint,
     clock_timestamp()::text
 FROM snapshot
 """
@@ -116,19 +117,22 @@ def history_seal(*, max_records: int = MAX_BLOCK_RECORDS) -> SealedBlock | None:
     with transaction.atomic(), psycopg.Cursor(connection.connection) as raw:
         raw.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
         raw.execute(encoding.session_sql())
-        xact_to, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
+        horizon, xmax, sealed_at = raw.execute(_SNAPSHOT_SQL).fetchone()
         last = raw.execute(_LAST_BLOCK_SQL).fetchone()
         number, previous_hash, xact_from, total, max_event_id, max_audit_id = (
             (last[0] + 1, *last[1:]) if last else (1, GENESIS_HASH, 0, 0, 0, 0)
         )
-        if xact_to < xact_from:
+        if xmax < xact_from:
             raise HistoryRewound(
-                f"the oldest running transaction ({xact_to}) is below block {number - 1}'s bound ({xact_from}): "
+                f"the next transaction id ({xmax}) is below block {number - 1}'s bound ({xact_from}): "
                 "this database's transaction ids restarted (a logical restore?); see docs/runbooks/history.md"
             )
-        if xact_to == xact_from:
+        if horizon <= xact_from:
+            # Nothing has ended since the last block. Or the horizon errs low, below it: another
+            # database's transaction that ended between the snapshot and the pg_stat_activity
+            # read counts as this one's (_SNAPSHOT_SQL). Either way, the next seal takes it.
             return None
-        horizon, xact_to = xact_to, _bound(raw, xact_from, xact_to, max_records)
+        xact_to = _bound(raw, xact_from, horizon, max_records)
         (xact_next,) = raw.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
         block = hashlib.sha256(
             encoding.header(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
+import time
 import uuid
 from decimal import Decimal
 
@@ -208,6 +209,7 @@ def test_a_batch_sharing_a_key_with_an_open_batch_waits_and_stores_nothing_twice
     rows = _batch_rows(wallet, "shared", 10)
     replay = _batch_rows(wallet, "shared", 10)[::-1]  # the same events, in the opposite order
     first_inserted = threading.Event()
+    second_pid: list[int] = []
     outcome: dict[str, object] = {}
 
     def first() -> None:
@@ -217,12 +219,18 @@ def test_a_batch_sharing_a_key_with_an_open_batch_waits_and_stores_nothing_twice
                     rows=rows, actor=Actor.system(), action="test", resource_type="test", batch_id=uuid.uuid4()
                 )
                 first_inserted.set()
-                outcome["second_finished_while_first_open"] = second.join(timeout=0.5) or not second.is_alive()
+                # Wait for the condition, not for time: the replay's backend queued on a lock this
+                # open transaction holds (pg_locks is read live, unlike pg_stat_activity).
+                outcome["second_waited_on_a_lock"] = _waits_on_a_lock(second_pid, timeout=30)
+                outcome["second_finished_while_first_open"] = not second.is_alive()
         finally:
             connection.close()
 
     def store_replay() -> None:
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                second_pid.append(cursor.fetchone()[0])
             assert first_inserted.wait(timeout=30)
             ordered = [replay[position] for position in services.batch_insert_order(replay)]
             outcome["second_inserted"] = len(
@@ -235,11 +243,15 @@ def test_a_batch_sharing_a_key_with_an_open_batch_waits_and_stores_nothing_twice
 
     second = threading.Thread(target=store_replay)
     opener = threading.Thread(target=first)
+    second.start()  # before the opener, which asks whether it is still alive
     opener.start()
-    second.start()
     opener.join(60)
     second.join(60)
-    assert outcome == {"second_finished_while_first_open": False, "second_inserted": 0}
+    assert outcome == {
+        "second_waited_on_a_lock": True,
+        "second_finished_while_first_open": False,
+        "second_inserted": 0,
+    }
     assert WalletEvent.objects.count() == 10
 
 
@@ -264,3 +276,16 @@ def test_batch_insert_order_keeps_rows_sharing_keys_in_request_order():
     rows[2].provider_event_id = "a_first_in_sort_order"
     order = services.batch_insert_order(rows)
     assert order.index(0) < order.index(2)
+
+
+def _waits_on_a_lock(pids: list[int], *, timeout: float) -> bool:
+    """Whether the backend whose pid lands in `pids` comes to wait on a lock within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            if pids:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)", [pids[0]])
+                if cursor.fetchone()[0]:
+                    return True
+            time.sleep(0.01)
+    return False
