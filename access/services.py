@@ -7,7 +7,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import ApiClient, ApiKey, ApiNonce, Scope
+from access.queries import api_key_row, nonce_insert_if_usable
 from amani.actors import Actor
 from amani.crypto import fernet
-from amani.db import fetch_one_reconnecting, prepared_cursor
 from audit.models import AuditAction
 from audit.services import audit_record
 
@@ -179,16 +179,6 @@ class Caller:
     is_authenticated = True
 
 
-@cache
-def _api_key_lookup_sql() -> str:
-    key, client = ApiKey._meta.db_table, ApiClient._meta.db_table
-    return (
-        f"SELECT k.secret_encrypted, c.scopes::text, "  # noqa: S608 (table names only)
-        f"k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > %(now)s) AND c.is_active "
-        f"FROM {key} k JOIN {client} c ON c.id = k.client_id WHERE k.key_id = %(key_id)s"
-    )
-
-
 def api_key_lookup(*, key_id: str, now: datetime) -> KeyLookup | None:
     """The key with its client's scopes and whether it may sign at `now`; None for an unknown key id.
 
@@ -197,40 +187,17 @@ def api_key_lookup(*, key_id: str, now: datetime) -> KeyLookup | None:
     decryption of the secret is cached (secret_decrypt). One prepared statement: it runs
     first on every signed request, on a connection that may have died while idle.
     """
-    row = fetch_one_reconnecting(_api_key_lookup_sql(), {"key_id": key_id, "now": now})
+    row = api_key_row(key_id=key_id, now=now)
     if row is None:
         return None
     secret_encrypted, scopes, usable = row
     return KeyLookup(key_id=key_id, secret_encrypted=secret_encrypted, scopes=json.loads(scopes), usable=usable)
 
 
-# Touch last_used_at at most once a minute per key: a write on every request would
-# cost a row lock and WAL per call for a value read only by people.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-
 class NonceOutcome(enum.Enum):
     RECORDED = "recorded"
     REPLAYED = "replayed"
     REVOKED = "revoked"  # the key was revoked (or expired, or its client switched off) since it was read
-
-
-@cache
-def _nonce_record_sql() -> str:
-    key, client, nonce = ApiKey._meta.db_table, ApiClient._meta.db_table, ApiNonce._meta.db_table
-    seconds = int(LAST_USED_RESOLUTION.total_seconds())
-    return (
-        f"WITH usable AS (SELECT k.id FROM {key} k JOIN {client} c ON c.id = k.client_id "  # noqa: S608 (names only)
-        f"WHERE k.key_id = %(key_id)s AND k.revoked_at IS NULL "
-        f"AND (k.expires_at IS NULL OR k.expires_at > %(now)s) AND c.is_active), "
-        f"asynchronous AS (SELECT set_config('synchronous_commit', %(synchronous_commit)s, true)), "
-        f"recorded AS (INSERT INTO {nonce} (key_id, nonce, seen_at) "
-        f"SELECT %(key_id)s, %(nonce)s, %(now)s FROM usable, asynchronous "
-        f"ON CONFLICT (key_id, nonce) DO NOTHING RETURNING 1), "
-        f"touched AS (UPDATE {key} SET last_used_at = %(now)s WHERE id IN (SELECT id FROM usable) "
-        f"AND (last_used_at IS NULL OR last_used_at < %(now)s - interval '{seconds} seconds') RETURNING 1) "
-        f"SELECT EXISTS (SELECT FROM usable), EXISTS (SELECT FROM recorded)"
-    )
 
 
 def nonce_record(*, key_id: str, nonce: str, now: datetime) -> NonceOutcome:
@@ -254,10 +221,9 @@ def nonce_record(*, key_id: str, nonce: str, now: datetime) -> NonceOutcome:
     commit stays synchronous.
     """
     synchronous_commit = "on" if connection.in_atomic_block else "off"
-    params = {"key_id": key_id, "nonce": nonce, "now": now, "synchronous_commit": synchronous_commit}
-    with prepared_cursor() as cursor:
-        cursor.execute(_nonce_record_sql(), params)
-        usable, recorded = cursor.fetchone()
+    usable, recorded = nonce_insert_if_usable(
+        key_id=key_id, nonce=nonce, now=now, synchronous_commit=synchronous_commit
+    )
     if not usable:
         return NonceOutcome.REVOKED
     return NonceOutcome.RECORDED if recorded else NonceOutcome.REPLAYED

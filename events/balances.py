@@ -1,4 +1,5 @@
-"""Balances from history: the event-type rules and the day buckets kept beside events.
+"""Balances from history, by the event-type rules (the sign tables of events.models) and the day
+buckets kept beside events (their SQL: events.queries).
 
 ledger = deposit + transfer_in + refund - withdrawal - transfer_out - fee
 held   = hold - release
@@ -14,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, router, transaction
+from django.db import router, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -34,56 +35,14 @@ from django.db.models import (
 from amani.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
-from events.models import AMOUNT_PLACES, TOTAL_DIGITS, BalanceBucket, EventType, WalletEvent
+from events.models import AMOUNT_PLACES, HELD_SIGN, LEDGER_SIGN, TOTAL_DIGITS, BalanceBucket, WalletEvent
+from events.queries import bucket_mismatch_rows, buckets_lock_share, buckets_rewrite
 from wallets.models import Wallet
-
-LEDGER_SIGN: dict[str, int] = {
-    EventType.DEPOSIT: 1,
-    EventType.TRANSFER_IN: 1,
-    EventType.REFUND: 1,
-    EventType.WITHDRAWAL: -1,
-    EventType.TRANSFER_OUT: -1,
-    EventType.FEE: -1,
-}
-HELD_SIGN: dict[str, int] = {EventType.HOLD: 1, EventType.RELEASE: -1}
 
 
 def bucket_day(occurred_at: dt.datetime) -> dt.date:
     """The UTC day an instant falls in."""
     return occurred_at.astimezone(dt.UTC).date()
-
-
-def _signed_amount_sql(signs: dict[str, int], amount: str, event_type: str = "event_type") -> str:
-    """`_signed_amount` as SQL text (same sign tables), for the bucket upsert and the recomputation."""
-    plus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign > 0)
-    minus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign < 0)
-    return f"CASE WHEN {event_type} IN ({plus}) THEN {amount} WHEN {event_type} IN ({minus}) THEN -{amount} ELSE 0 END"
-
-
-def bucket_upsert_sql(source: str) -> str:
-    """One statement adding the events of `source` to their day buckets.
-
-    `source` is a relation with the columns wallet_id, currency, event_type, amount
-    and occurred_at: the rows an INSERT … RETURNING just wrote (a CTE of
-    events.services). The deltas are summed per (wallet, currency, UTC day) and
-    upserted in that order, so concurrent writers lock bucket rows in the same order
-    and cannot deadlock. The ledger and held rules are the sign tables above, as in
-    the verification.
-    """
-    table = BalanceBucket._meta.db_table
-    ledger = _signed_amount_sql(LEDGER_SIGN, "amount")
-    held = _signed_amount_sql(HELD_SIGN, "amount")
-    return (
-        f"INSERT INTO {table} AS b (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
-        f"SELECT wallet_id, currency, (occurred_at AT TIME ZONE 'UTC')::date, SUM({ledger}), SUM({held}), "
-        f"COUNT(*), MAX(occurred_at) FROM {source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
-        "ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
-        "ledger = b.ledger + EXCLUDED.ledger, "
-        "held = b.held + EXCLUDED.held, "
-        "event_count = b.event_count + EXCLUDED.event_count, "
-        "last_event_at = CASE WHEN EXCLUDED.last_event_at > b.last_event_at "
-        "THEN EXCLUDED.last_event_at ELSE b.last_event_at END"
-    )
 
 
 @dataclass(frozen=True)
@@ -244,35 +203,6 @@ class BucketMismatch:
     stored: tuple[Decimal, Decimal, int, dt.datetime] | None
 
 
-def _recomputation_sql(*, one_wallet: bool) -> str:
-    """Every (wallet, currency, day) whose bucket differs from the sums of its events, from the first event on."""
-    buckets = BalanceBucket._meta.db_table
-    events = WalletEvent._meta.db_table
-    wallets = Wallet._meta.db_table
-    ledger = _signed_amount_sql(LEDGER_SIGN, "e.amount", "e.event_type")
-    held = _signed_amount_sql(HELD_SIGN, "e.amount", "e.event_type")
-    event_filter = "WHERE e.wallet_id = %s " if one_wallet else ""
-    bucket_filter = "WHERE b.wallet_id = %s " if one_wallet else ""
-    return (
-        "WITH expected AS ("  # noqa: S608
-        f"SELECT e.wallet_id, e.currency, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, "
-        f"SUM({ledger}) AS ledger, SUM({held}) AS held, COUNT(*) AS event_count, "
-        f"MAX(e.occurred_at) AS last_event_at FROM {events} e {event_filter}GROUP BY 1, 2, 3"
-        "), stored AS ("
-        f"SELECT b.wallet_id, b.currency, b.day, b.ledger, b.held, b.event_count, b.last_event_at "
-        f"FROM {buckets} b {bucket_filter}"
-        ") SELECT w.public_id, COALESCE(x.currency, s.currency), COALESCE(x.day, s.day), "
-        "x.wallet_id IS NOT NULL, x.ledger, x.held, x.event_count, x.last_event_at, "
-        "s.wallet_id IS NOT NULL, s.ledger, s.held, s.event_count, s.last_event_at "
-        "FROM expected x FULL OUTER JOIN stored s "
-        "ON s.wallet_id = x.wallet_id AND s.currency = x.currency AND s.day = x.day "
-        f"JOIN {wallets} w ON w.id = COALESCE(x.wallet_id, s.wallet_id) "
-        "WHERE x.wallet_id IS NULL OR s.wallet_id IS NULL OR x.ledger <> s.ledger OR x.held <> s.held "
-        "OR x.event_count <> s.event_count OR x.last_event_at <> s.last_event_at "
-        "ORDER BY 1, 2, 3"
-    )
-
-
 def balance_buckets_verify(*, wallet: Wallet | None = None) -> Iterator[BucketMismatch]:
     """Recompute every day bucket from the events themselves and yield each one that differs.
 
@@ -283,22 +213,16 @@ def balance_buckets_verify(*, wallet: Wallet | None = None) -> Iterator[BucketMi
 
 
 def _mismatches(*, wallet: Wallet | None) -> Iterator[BucketMismatch]:
-    sql = _recomputation_sql(one_wallet=wallet is not None)
-    params = [wallet.pk, wallet.pk] if wallet is not None else []
-    # A server-side cursor: the rows stream, however many there are.
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(1000):
-            for row in rows:
-                public_id, currency, day, has_expected, *expected, has_stored = row[:9]
-                stored = row[9:]
-                yield BucketMismatch(
-                    wallet_id=public_id,
-                    currency=currency,
-                    day=day,
-                    expected=tuple(expected) if has_expected else None,
-                    stored=tuple(stored) if has_stored else None,
-                )
+    for row in bucket_mismatch_rows(wallet_pk=None if wallet is None else wallet.pk):
+        public_id, currency, day, has_expected, *expected, has_stored = row[:9]
+        stored = row[9:]
+        yield BucketMismatch(
+            wallet_id=public_id,
+            currency=currency,
+            day=day,
+            expected=tuple(expected) if has_expected else None,
+            stored=tuple(stored) if has_stored else None,
+        )
 
 
 def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> list[BucketMismatch]:
@@ -311,27 +235,13 @@ def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> lis
     UPDATE or DELETE privileges, which events never grant; amani.database_roles).
     The repair is audited in the same transaction.
     """
-    buckets = BalanceBucket._meta.db_table
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {buckets} IN SHARE MODE")
+        buckets_lock_share()
         mismatches = list(_mismatches(wallet=wallet))
         wallet_pks = dict(
             Wallet.objects.filter(public_id__in={m.wallet_id for m in mismatches}).values_list("public_id", "pk")
         )
-        with connection.cursor() as cursor:
-            for mismatch in mismatches:
-                key = [wallet_pks[mismatch.wallet_id], mismatch.currency, mismatch.day]
-                if mismatch.expected is None:
-                    cursor.execute(f"DELETE FROM {buckets} WHERE wallet_id = %s AND currency = %s AND day = %s", key)  # noqa: S608
-                    continue
-                cursor.execute(
-                    f"INSERT INTO {buckets} (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
-                    "ledger = EXCLUDED.ledger, held = EXCLUDED.held, event_count = EXCLUDED.event_count, "
-                    "last_event_at = EXCLUDED.last_event_at",
-                    [*key, *mismatch.expected],
-                )
+        buckets_rewrite(((wallet_pks[m.wallet_id], m.currency, m.day), m.expected) for m in mismatches)
         if mismatches:
             audit_record(
                 action=AuditAction.REPAIR_BALANCE_BUCKETS,

@@ -27,6 +27,18 @@ class EventType(models.TextChoices):
     RELEASE = "release"
 
 
+# The balance rules (events.balances): the sign of each event type's amount in the ledger and in held.
+LEDGER_SIGN: dict[str, int] = {
+    EventType.DEPOSIT: 1,
+    EventType.TRANSFER_IN: 1,
+    EventType.REFUND: 1,
+    EventType.WITHDRAWAL: -1,
+    EventType.TRANSFER_OUT: -1,
+    EventType.FEE: -1,
+}
+HELD_SIGN: dict[str, int] = {EventType.HOLD: 1, EventType.RELEASE: -1}
+
+
 class WalletEvent(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="events", db_index=False)

@@ -1,4 +1,6 @@
-"""The SQL of the event write paths, by what each statement does. The rules are in events.services.
+"""The SQL of the events app, by what each statement does: the event write paths, the day buckets
+(their upsert, recomputation and repair) and the statement's snapshot. The rules are in
+events.services, events.balances and events.statement.
 
 The request-path statements here are prepared, with server-side binding (amani.db): the
 arrays of a batch travel as values, never escaped in Python, and the plans are made
@@ -12,16 +14,15 @@ import datetime as dt
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import connection, connections
 
 from amani.db import prepared_cursor
 from audit.models import AuditRecord
-from events.balances import bucket_upsert_sql
-from events.models import WalletEvent
+from events.models import HELD_SIGN, LEDGER_SIGN, BalanceBucket, WalletEvent
 from wallets.models import Wallet
 
 if TYPE_CHECKING:
@@ -74,12 +75,45 @@ _EVENT_SELECT = (
 _AUDIT_COLUMNS = "action, actor_type, actor_id, user_id, resource_type, resource_id, details, request_id, created_at"
 
 
+def _signed_amount_sql(signs: dict[str, int], amount: str, event_type: str = "event_type") -> str:
+    """events.balances._signed_amount as SQL text (same sign tables), for the bucket upsert and the recomputation."""
+    plus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign > 0)
+    minus = ", ".join(f"'{name}'" for name, sign in sorted(signs.items()) if sign < 0)
+    return f"CASE WHEN {event_type} IN ({plus}) THEN {amount} WHEN {event_type} IN ({minus}) THEN -{amount} ELSE 0 END"
+
+
+def bucket_upsert_sql(source: str) -> str:
+    """One statement adding the events of `source` to their day buckets.
+
+    `source` is a relation with the columns wallet_id, currency, event_type, amount
+    and occurred_at: the rows an INSERT … RETURNING just wrote (a CTE of
+    events.services). The deltas are summed per (wallet, currency, UTC day) and
+    upserted in that order, so concurrent writers lock bucket rows in the same order
+    and cannot deadlock. The ledger and held rules are the sign tables of events.models,
+    as in the verification.
+    """
+    table = BalanceBucket._meta.db_table
+    ledger = _signed_amount_sql(LEDGER_SIGN, "amount")
+    held = _signed_amount_sql(HELD_SIGN, "amount")
+    return (
+        f"INSERT INTO {table} AS b (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
+        f"SELECT wallet_id, currency, (occurred_at AT TIME ZONE 'UTC')::date, SUM({ledger}), SUM({held}), "
+        f"COUNT(*), MAX(occurred_at) FROM {source} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
+        "ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
+        "ledger = b.ledger + EXCLUDED.ledger, "
+        "held = b.held + EXCLUDED.held, "
+        "event_count = b.event_count + EXCLUDED.event_count, "
+        "last_event_at = CASE WHEN EXCLUDED.last_event_at > b.last_event_at "
+        "THEN EXCLUDED.last_event_at ELSE b.last_event_at END"
+    )
+
+
 def events_insert_sql(source: str, *, audit_batch: bool = False) -> str:
     """Insert the rows of `source` (a SELECT of INSERT_COLUMNS, in order) and bucket the new ones.
 
     One statement: `INSERT … ON CONFLICT DO NOTHING` with no conflict target (every
     unique key counts), the day-bucket upsert of exactly the rows it inserted
-    (events.balances.bucket_upsert_sql over its RETURNING), and the inserted rows'
+    (bucket_upsert_sql over its RETURNING), and the inserted rows'
     keys (INSERTED_KEYS) as the result. With `audit_batch`, one audit record naming
     every event inserted is written by the same statement (parameters %(action)s,
     %(actor_type)s, %(actor_id)s, %(request_id)s, %(resource_type)s, %(batch_id)s, %(now)s).
@@ -347,3 +381,78 @@ def events_insert_staged(lines: Sequence[str], *, empty_after: bool) -> list[Ins
         if empty_after:
             cursor.execute(f"TRUNCATE {STAGING}")
     return inserted
+
+
+def _recomputation_sql(*, one_wallet: bool) -> str:
+    """Every (wallet, currency, day) whose bucket differs from the sums of its events, from the first event on."""
+    buckets = BalanceBucket._meta.db_table
+    events = WalletEvent._meta.db_table
+    wallets = Wallet._meta.db_table
+    ledger = _signed_amount_sql(LEDGER_SIGN, "e.amount", "e.event_type")
+    held = _signed_amount_sql(HELD_SIGN, "e.amount", "e.event_type")
+    event_filter = "WHERE e.wallet_id = %s " if one_wallet else ""
+    bucket_filter = "WHERE b.wallet_id = %s " if one_wallet else ""
+    return (
+        "WITH expected AS ("  # noqa: S608
+        f"SELECT e.wallet_id, e.currency, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, "
+        f"SUM({ledger}) AS ledger, SUM({held}) AS held, COUNT(*) AS event_count, "
+        f"MAX(e.occurred_at) AS last_event_at FROM {events} e {event_filter}GROUP BY 1, 2, 3"
+        "), stored AS ("
+        f"SELECT b.wallet_id, b.currency, b.day, b.ledger, b.held, b.event_count, b.last_event_at "
+        f"FROM {buckets} b {bucket_filter}"
+        ") SELECT w.public_id, COALESCE(x.currency, s.currency), COALESCE(x.day, s.day), "
+        "x.wallet_id IS NOT NULL, x.ledger, x.held, x.event_count, x.last_event_at, "
+        "s.wallet_id IS NOT NULL, s.ledger, s.held, s.event_count, s.last_event_at "
+        "FROM expected x FULL OUTER JOIN stored s "
+        "ON s.wallet_id = x.wallet_id AND s.currency = x.currency AND s.day = x.day "
+        f"JOIN {wallets} w ON w.id = COALESCE(x.wallet_id, s.wallet_id) "
+        "WHERE x.wallet_id IS NULL OR s.wallet_id IS NULL OR x.ledger <> s.ledger OR x.held <> s.held "
+        "OR x.event_count <> s.event_count OR x.last_event_at <> s.last_event_at "
+        "ORDER BY 1, 2, 3"
+    )
+
+
+def bucket_mismatch_rows(*, wallet_pk: int | None) -> Iterator[tuple]:
+    """The rows of the recomputation (_recomputation_sql), of one wallet or of all, streamed.
+
+    Each row: the wallet's public id, currency, day, whether the events have that
+    bucket, their ledger, held, count and last time, whether the bucket is stored, and
+    its ledger, held, count and last time.
+    """
+    sql = _recomputation_sql(one_wallet=wallet_pk is not None)
+    params = [wallet_pk, wallet_pk] if wallet_pk is not None else []
+    # A server-side cursor: the rows stream, however many there are.
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(1000):
+            yield from rows
+
+
+def buckets_lock_share() -> None:
+    """LOCK the buckets table IN SHARE MODE until the end of the transaction (the repair: events.balances)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {BalanceBucket._meta.db_table} IN SHARE MODE")
+
+
+def buckets_rewrite(changes: Iterable[tuple[tuple[int, str, dt.date], tuple | None]]) -> None:
+    """Per ((wallet pk, currency, day), values): delete that bucket when values is None, else upsert
+    it with values (ledger, held, event_count, last_event_at); one statement each."""
+    buckets = BalanceBucket._meta.db_table
+    with connection.cursor() as cursor:
+        for key, expected in changes:
+            if expected is None:
+                cursor.execute(f"DELETE FROM {buckets} WHERE wallet_id = %s AND currency = %s AND day = %s", key)  # noqa: S608
+                continue
+            cursor.execute(
+                f"INSERT INTO {buckets} (wallet_id, currency, day, ledger, held, event_count, last_event_at) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (wallet_id, currency, day) DO UPDATE SET "
+                "ledger = EXCLUDED.ledger, held = EXCLUDED.held, event_count = EXCLUDED.event_count, "
+                "last_event_at = EXCLUDED.last_event_at",
+                [*key, *expected],
+            )
+
+
+def snapshot_repeatable_read(using: str) -> None:
+    """Make the transaction just begun on `using` REPEATABLE READ READ ONLY: its statements share one snapshot."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

@@ -29,14 +29,13 @@ from django.utils import timezone
 
 from amani.api.pagination import cursor_invalid, cursor_issue, cursor_read
 from events.balances import (
-    HELD_SIGN,
-    LEDGER_SIGN,
     balance_bucket_sums,
     balance_event_sums,
     day_bounds,
     wallet_balances,
 )
-from events.models import BalanceBucket, WalletEvent
+from events.models import HELD_SIGN, LEDGER_SIGN, BalanceBucket, WalletEvent
+from events.queries import snapshot_repeatable_read
 from wallets.models import Wallet
 
 ZERO = Decimal(0)
@@ -191,8 +190,7 @@ def wallet_statement_page(
     with transaction.atomic(using=using):
         if owns_transaction:
             # One snapshot for the page's statements (opening, entries, closing): see the module docstring.
-            with connections[using].cursor() as sql:
-                sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            snapshot_repeatable_read(using)
         if cursor:
             after_at, after_pk, resolved_from, resolved_to = _position(cursor, listing)
         else:

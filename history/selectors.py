@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import connection
-
-from history.encoding import KINDS
 from history.models import Block, Verification
+from history.queries import records_unsealed
 
 
 def history_head() -> Block | None:
@@ -36,16 +34,6 @@ def seal_lag() -> SealLag:
     """What committed and is not sealed yet: how many records, and the oldest one's created_at.
 
     created_at is written at insert, so for a long transaction it is earlier than the commit:
-    the lag errs high, never low. The index on xact_id (history 0003) keeps this a scan of the tail.
+    the lag errs high, never low. One statement (history.queries.records_unsealed).
     """
-    # The last block's bound by its primary key (bounds grow with the number): max(xact_to)
-    # would read every block, 86,400 more a day at one seal a second.
-    head = "coalesce((SELECT xact_to FROM history_block ORDER BY number DESC LIMIT 1), 0)"
-    unsealed = " UNION ALL ".join(
-        f"SELECT created_at FROM {kind.table} WHERE xact_id >= {head}"  # noqa: S608
-        for kind in KINDS
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*), min(created_at), now() FROM ({unsealed}) AS unsealed")  # noqa: S608
-        count, oldest, now = cursor.fetchone()
-    return SealLag(count, oldest, now)
+    return SealLag(*records_unsealed())

@@ -11,11 +11,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 
 import psycopg
 
-from history import encoding
+from history import encoding, queries
 from history.models import GENESIS_HASH
 
 CHANGED = "changed"
@@ -60,31 +61,13 @@ class VerifyResult:
         return f"blocks={self.blocks} records={self.records} head={self.head}"
 
 
-_BLOCKS_SQL = (
-    "SELECT number, previous_hash, hash, sealed_at::text, xact_from, xact_to, xact_next, event_count, "
-    "audit_count, records_total, max_event_id, max_audit_id, event_ids, event_public_ids::text[], audit_ids, "
-    "digests FROM history_block WHERE number <= %s ORDER BY number"
-)
-
-
 class _Stream:
     """One kind's records as (bucket, line), bucket = the block its xact_id falls in."""
 
     def __init__(self, conn: psycopg.Connection, kind: encoding.Kind, thresholds: list[int]) -> None:
-        bounds = "{" + ",".join(str(int(value)) for value in thresholds) + "}"
-        # SET LOCAL: the COPY runs in this transaction, and nothing leaks to a pooled server connection.
-        conn.execute(encoding.session_sql())
-        conn.execute("SET LOCAL work_mem = '64MB'")  # the ORDER BY of a million records
-        sql = encoding.records_copy_sql(kind, where="true", bucket=f"width_bucket(xact_id, '{bounds}'::bigint[])")
-        self._rows = self._read(conn, sql)
+        queries.records_stream_settings(conn)
+        self._rows = queries.records_by_block(conn, kind, thresholds)
         self.current: tuple[int, bytes] | None = next(self._rows, None)
-
-    @staticmethod
-    def _read(conn: psycopg.Connection, sql: str) -> Iterator[tuple[int, bytes]]:
-        with conn.cursor().copy(sql) as copy:
-            for row in copy:
-                bucket, _, line = bytes(row).partition(b"\t")
-                yield int(bucket), line
 
     def close(self) -> None:
         """Stop reading: psycopg cancels the rest of the COPY (else the connection stays busy with it)."""
@@ -129,7 +112,7 @@ class ChainVerifier:
         conn = self.blocks
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # bounds and blocks from one snapshot
         conn.execute(encoding.session_sql())
-        bounds = conn.execute("SELECT number, xact_from, xact_to FROM history_block ORDER BY number").fetchall()
+        bounds = queries.block_bounds(conn)
         thresholds = [0]
         structural: Problem | None = None
         for expected, (number, xact_from, xact_to) in enumerate(bounds, start=1):
@@ -147,10 +130,8 @@ class ChainVerifier:
             marks = {kind.name: _Marks() for kind in encoding.KINDS}
             previous_hash, total, blocks, hashes = GENESIS_HASH, 0, 0, set()
             problem: Problem | None = None
-            with conn.cursor(name="history_blocks") as cursor:
-                cursor.itersize = 8  # block rows carry their record index: a few at a time
-                cursor.execute(_BLOCKS_SQL, [sealed])
-                for row in cursor:
+            with closing(queries.blocks_read(conn, up_to=sealed)) as rows:
+                for row in rows:
                     problem = self._block(row, previous_hash, total, streams, marks)
                     if problem is not None:
                         break

@@ -1,9 +1,10 @@
-"""The SQL of a delivery's hot path, written out: compiling the ORM's versions of these two
-statements cost a webhook about 0.5 ms of CPU, which put it above a single ingest's budget
-(docs/benchmarks.md, "Provider webhooks")."""
+"""The SQL of a delivery's hot path, written out: compiling the ORM's versions of the wallet lookup
+and the delivery insert cost a webhook about 0.5 ms of CPU, which put it above a single ingest's
+budget (docs/benchmarks.md, "Provider webhooks"). The rules are in webhooks.services."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 
 from django.db import connection
@@ -12,6 +13,8 @@ from amani.rows import model_from_row
 from wallets.models import Wallet
 from webhooks.models import WebhookDelivery
 
+# Advisory lock space (two-int form, apart from the events' bigint key locks) of a provider's reference.
+_REFERENCE_LOCK_NAMESPACE = 0x77686B  # "whk"
 # The wallet fields a provider may name a wallet by (providers.base.Movement.wallet_field).
 WALLET_KEY_FIELDS = frozenset({"provider_customer_id", "provider_account_id"})
 
@@ -51,3 +54,13 @@ def delivery_insert(delivery: WebhookDelivery) -> None:
         cursor.execute(sql, values)
         delivery.pk = cursor.fetchone()[0]
     delivery._state.adding = False
+
+
+def reference_lock(*, provider: str, reference: str) -> None:
+    """Take the transaction-level advisory lock of a provider's reference (held until commit)."""
+    digest = hashlib.blake2b(f"{provider}\x00{reference}".encode(), digest_size=4).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [_REFERENCE_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)],
+        )

@@ -14,14 +14,13 @@ and the event it creates is audited by event_ingest. Deciding a stored delivery 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from amani.actors import Actor
@@ -35,12 +34,10 @@ from wallets.models import Wallet
 from webhooks.models import Outcome, WebhookDelivery
 from webhooks.providers import PROVIDERS
 from webhooks.providers.base import Movement, NotRecorded, ProviderModule, payload_parse
-from webhooks.queries import delivery_insert, wallets_by_provider_key
+from webhooks.queries import delivery_insert, reference_lock, wallets_by_provider_key
 
 RESOURCE_TYPE = "webhook_delivery"
 REPLAY_CHUNK = 500
-# Advisory lock space (two-int form, apart from the events' bigint key locks) of a provider's reference.
-_REFERENCE_LOCK_NAMESPACE = 0x77686B  # "whk"
 # What deciding a delivery sets (a replay updates these, never the body as received).
 _DECISION_FIELDS = ["event_name", "reference", "outcome", "reason", "occurred_at", "event", "wallet", "decided_at"]
 
@@ -76,15 +73,6 @@ def webhook_actor(provider: str, request_id: str = "") -> Actor:
     return Actor(type="system", id=f"webhook:{provider}", request_id=request_id)
 
 
-def _reference_lock(provider: str, reference: str) -> None:
-    digest = hashlib.blake2b(f"{provider}\x00{reference}".encode(), digest_size=4).digest()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [_REFERENCE_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)],
-        )
-
-
 def _first_occurrence(*, provider: str, reference: str, default: dt.datetime) -> dt.datetime:
     """When a movement without its own time occurred: as decided for the first stored delivery of its
     reference, else `default` (this delivery's received time).
@@ -92,7 +80,7 @@ def _first_occurrence(*, provider: str, reference: str, default: dt.datetime) ->
     The reference lock serialises the deliveries of one reference until commit, so a provider's
     concurrent retries agree on the time (and are duplicates, never conflicts).
     """
-    _reference_lock(provider, reference)
+    reference_lock(provider=provider, reference=reference)
     first = (
         WebhookDelivery.objects.filter(provider=provider, reference=reference, occurred_at__isnull=False)
         .order_by("id")

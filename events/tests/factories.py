@@ -13,8 +13,8 @@ import factory
 from django.db import connection, transaction
 
 from amani.actors import Actor
-from events.balances import bucket_upsert_sql
 from events.models import EventType, ProviderBalanceReport, WalletEvent
+from events.queries import bucket_upsert_sql
 from events.reconciliation import provider_balance_record
 from wallets.models import Wallet
 from wallets.tests.factories import WalletFactory

@@ -11,8 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from events.balances import HELD_SIGN, LEDGER_SIGN
-from events.models import EventType
+from events.models import HELD_SIGN, LEDGER_SIGN, EventType
 from events.statement import wallet_statement_entries
 from events.tests.factories import record
 from wallets.tests.factories import WalletFactory
