@@ -19,7 +19,7 @@ from access.models import ApiClient, ApiKey, ApiNonce, Scope
 from access.queries import api_key_row, nonce_insert_if_usable
 from amani.actors import Actor
 from amani.crypto import fernet
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 
 
@@ -71,7 +71,7 @@ def api_key_create(*, client: ApiClient, expires_at: datetime | None = None, act
     audit_record(
         action=AuditAction.CREATE_API_KEY,
         actor=actor or Actor.system(),
-        resource_type="api_key",
+        resource_type=AuditResource.API_KEY,
         resource_id=key.key_id,
         details={"client": client.name, "expires_at": expires_at.isoformat() if expires_at else None},
     )
@@ -91,7 +91,7 @@ def api_client_create(*, name: str, scopes: list[str], actor: Actor | None = Non
     audit_record(
         action=AuditAction.CREATE_API_CLIENT,
         actor=actor or Actor.system(),
-        resource_type="api_client",
+        resource_type=AuditResource.API_CLIENT,
         resource_id=str(client.pk),
         details={"name": name, "scopes": scopes},
     )
@@ -108,7 +108,7 @@ def api_key_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
         audit_record(
             action=AuditAction.REVOKE_API_KEY,
             actor=actor or Actor.system(),
-            resource_type="api_key",
+            resource_type=AuditResource.API_KEY,
             resource_id=key.key_id,
             details={"client": key.client.name},
         )
@@ -132,7 +132,7 @@ def api_client_update(
         audit_record(
             action=AuditAction.UPDATE_API_CLIENT,
             actor=actor or Actor.system(),
-            resource_type="api_client",
+            resource_type=AuditResource.API_CLIENT,
             resource_id=str(client.pk),
             details={"name": client.name, "before": before, "after": after},
         )
@@ -149,7 +149,7 @@ def api_key_expire(*, key: ApiKey, expires_at: datetime | None, actor: Actor | N
         audit_record(
             action=AuditAction.EXPIRE_API_KEY,
             actor=actor or Actor.system(),
-            resource_type="api_key",
+            resource_type=AuditResource.API_KEY,
             resource_id=key.key_id,
             details={
                 "client": key.client.name,

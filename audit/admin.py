@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from amani.admin_utils import ReadOnlyModelAdmin, json_display
-from audit.models import AuditAction, AuditRecord
+from audit.models import AuditAction, AuditRecord, AuditResource
 
 
 class ExactValueFilter(admin.SimpleListFilter):
@@ -32,21 +32,14 @@ class ActionFilter(ExactValueFilter):
         return sorted(AuditAction.choices)
 
 
-# Resource types are free text: their choices come from the newest records, never from a
-# DISTINCT over the whole table.
-RECENT_FOR_CHOICES = 1000
-
-
 class ResourceTypeFilter(ExactValueFilter):
+    """Every AuditResource, recorded yet or not: no query over the records either."""
+
     title = "resource type"
     parameter_name = field_name = "resource_type"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        recent = AuditRecord.objects.order_by("-created_at", "-id").values_list(self.field_name, flat=True)
-        values = set(recent[:RECENT_FOR_CHOICES])
-        if self.value():
-            values.add(self.value())
-        return [(value, value) for value in sorted(values)]
+        return sorted(AuditResource.choices)
 
 
 @admin.register(AuditRecord)

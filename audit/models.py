@@ -16,7 +16,7 @@ class AuditAction(models.TextChoices):
     The label is the stored value, so the admin shows what the rows hold.
     """
 
-    # access: API clients and keys (amani/clients.py)
+    # access: API clients and keys (access/services.py)
     CREATE_API_CLIENT = "create_api_client", "create_api_client"
     UPDATE_API_CLIENT = "update_api_client", "update_api_client"
     CREATE_API_KEY = "create_api_key", "create_api_key"
@@ -35,6 +35,21 @@ class AuditAction(models.TextChoices):
     REPAIR_BALANCE_BUCKETS = "repair_balance_buckets", "repair_balance_buckets"
     # webhooks
     REPLAY_WEBHOOK_DELIVERY = "replay_webhook_delivery", "replay_webhook_delivery"
+
+
+class AuditResource(models.TextChoices):
+    """What an audit record is about (its resource_type): one vocabulary, like AuditAction."""
+
+    API_CLIENT = "api_client", "api_client"
+    API_KEY = "api_key", "api_key"
+    WALLET = "wallet", "wallet"
+    WALLET_BACKFILL = "wallet_backfill", "wallet_backfill"
+    WALLET_EVENT = "wallet_event", "wallet_event"
+    WALLET_EVENT_BATCH = "wallet_event_batch", "wallet_event_batch"
+    WALLET_EVENT_BACKFILL = "wallet_event_backfill", "wallet_event_backfill"
+    PROVIDER_BALANCE_REPORT = "provider_balance_report", "provider_balance_report"
+    BALANCE_BUCKET = "balance_bucket", "balance_bucket"
+    WEBHOOK_DELIVERY = "webhook_delivery", "webhook_delivery"
 
 
 class AuditRecordImmutable(Exception):
@@ -56,7 +71,7 @@ class AuditRecord(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=255, blank=True)
     user_id = models.UUIDField(null=True, blank=True)
-    resource_type = models.CharField(max_length=64)
+    resource_type = models.CharField(max_length=64, choices=AuditResource.choices)
     resource_id = models.CharField(max_length=64)
     details = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=128, blank=True)

@@ -33,7 +33,7 @@ from django.db.models import (
 )
 
 from amani.actors import Actor
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from events.models import AMOUNT_PLACES, HELD_SIGN, LEDGER_SIGN, TOTAL_DIGITS, BalanceBucket, WalletEvent
 from events.queries import bucket_mismatch_rows, buckets_lock_share, buckets_rewrite
@@ -246,7 +246,7 @@ def balance_buckets_repair(*, wallet: Wallet | None = None, actor: Actor) -> lis
             audit_record(
                 action=AuditAction.REPAIR_BALANCE_BUCKETS,
                 actor=actor,
-                resource_type="balance_bucket",
+                resource_type=AuditResource.BALANCE_BUCKET,
                 resource_id=str(wallet.public_id) if wallet is not None else "*",
                 details={
                     "repaired": len(mismatches),

@@ -18,10 +18,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from amani.api.pagination import cursor_invalid, cursor_issue, cursor_read
-from audit.models import AuditRecord
+from audit.models import AuditRecord, AuditResource
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from wallets.models import Provider, Wallet
-from wallets.services import RESOURCE_TYPE as WALLET_RESOURCE_TYPE
 
 # --- the timeline -----------------------------------------------------------------------------------
 
@@ -331,7 +330,7 @@ def wallet_search(*, term: str, limit: int = 100) -> list[int]:
         .exclude(request_id="")
         .annotate(
             wallet_text=Case(
-                When(resource_type=WALLET_RESOURCE_TYPE, then=F("resource_id")),
+                When(resource_type=AuditResource.WALLET, then=F("resource_id")),
                 default=KeyTextTransform("wallet_id", "details"),
                 output_field=CharField(),
             )

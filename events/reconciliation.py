@@ -23,7 +23,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import TruncDate, TruncDay
 
 from amani.actors import Actor
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from events.balances import (
     CurrencyBalance,
@@ -38,7 +38,6 @@ from wallets.models import Wallet
 
 MATCHED = "matched"
 DRIFT = "drift"
-RESOURCE_TYPE = "provider_balance_report"
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def provider_balance_record(
             action=AuditAction.RECORD_PROVIDER_BALANCE,
             actor=actor,
             user_id=wallet.user_id,
-            resource_type=RESOURCE_TYPE,
+            resource_type=AuditResource.PROVIDER_BALANCE_REPORT,
             resource_id=str(report.public_id),
             details={
                 "wallet_id": str(wallet.public_id),

@@ -48,15 +48,13 @@ from django.db import OperationalError, connection, transaction
 from amani import metrics
 from amani.actors import Actor
 from amani.errors import DomainError, NotFound
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from events import queries
 from events.queries import InsertedKey
 from events.validation import EventInput, EventInvalid, event_parse, provider_check
 from wallets.selectors import WalletRef, wallet_refs_get
 
-RESOURCE_TYPE = "wallet_event"
 # One audit record per batch names every event it created (details.event_ids).
-BATCH_RESOURCE_TYPE = "wallet_event_batch"
 MAX_BATCH_ITEMS = 1000
 # A deadlock (only between writers of conflicting records, see above) is retried, a bounded
 # number of times with jittered backoff.
@@ -420,7 +418,7 @@ def event_ingest(*, wallet_id: uuid.UUID, item: EventInput, actor: Actor) -> Ing
                 provider_sent=item.provider,
                 actor=actor,
                 action=AuditAction.INGEST_EVENT,
-                resource_type=RESOURCE_TYPE,
+                resource_type=AuditResource.WALLET_EVENT,
                 details=details,
             ),
             atomic=False,
@@ -490,7 +488,7 @@ def event_ingest_batch(*, items: object, actor: Actor) -> list[BatchResult]:
                 rows=ordered,
                 actor=actor,
                 action=AuditAction.INGEST_EVENTS_BATCH,
-                resource_type=BATCH_RESOURCE_TYPE,
+                resource_type=AuditResource.WALLET_EVENT_BATCH,
                 batch_id=batch_id,
             ),
             audit=None,  # in the insert statement: one record naming every event created

@@ -24,8 +24,9 @@ from django.utils.html import format_html
 
 from amani.actors import Actor
 from amani.admin_utils import ReadOnlyModelAdmin, json_display
+from audit.models import AuditResource
 from wallets.models import Wallet
-from wallets.services import RESOURCE_TYPE, wallet_deactivate, wallet_reactivate
+from wallets.services import wallet_deactivate, wallet_reactivate
 
 
 class StatusReasonForm(forms.Form):
@@ -81,7 +82,7 @@ class WalletAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Audit records")
     def audit_records(self, wallet: Wallet) -> str:
-        query = f"resource_type={RESOURCE_TYPE}&resource_id={wallet.public_id}"
+        query = f"resource_type={AuditResource.WALLET.value}&resource_id={wallet.public_id}"
         return _link("admin:audit_auditrecord_changelist", query, "This wallet's audit records")
 
     @admin.display(description="Events")

@@ -14,12 +14,10 @@ from django.utils import timezone
 from amani import metrics
 from amani.actors import Actor
 from amani.errors import DomainError
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from wallets import queries
 from wallets.models import Wallet
-
-RESOURCE_TYPE = "wallet"
 
 # A lost insert race is resolved by running the statement again: the winner has committed by
 # the time the unique index lets the loser's insert do nothing. More than a few rounds means
@@ -116,7 +114,7 @@ def wallet_register(
         "actor_type": actor.type,
         "actor_id": actor.id,
         "request_id": actor.request_id,
-        "resource_type": RESOURCE_TYPE,
+        "resource_type": AuditResource.WALLET,
     }
     details = {
         "provider": wallet["provider"],
@@ -156,7 +154,7 @@ def _status_set(*, wallet: Wallet, is_active: bool, action: AuditAction, reason:
             action=action,
             actor=actor,
             user_id=locked.user_id,
-            resource_type=RESOURCE_TYPE,
+            resource_type=AuditResource.WALLET,
             resource_id=str(locked.public_id),
             details={"reason": reason, "is_active": is_active},
         )

@@ -26,7 +26,7 @@ from django.utils import timezone
 from amani.actors import Actor
 from amani.errors import DomainError
 from amani.money import amount_format
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from events.services import EventConflict, event_ingest
 from events.validation import event_parse
@@ -36,7 +36,6 @@ from webhooks.providers import PROVIDERS
 from webhooks.providers.base import Movement, NotRecorded, ProviderModule, payload_parse
 from webhooks.queries import delivery_insert, reference_lock, wallets_by_provider_key
 
-RESOURCE_TYPE = "webhook_delivery"
 REPLAY_CHUNK = 500
 # What deciding a delivery sets (a replay updates these, never the body as received).
 _DECISION_FIELDS = ["event_name", "reference", "outcome", "reason", "occurred_at", "event", "wallet", "decided_at"]
@@ -196,7 +195,7 @@ def webhook_delivery_replay(*, delivery_id: int, actor: Actor) -> str | None:
             audit_record(
                 action=AuditAction.REPLAY_WEBHOOK_DELIVERY,
                 actor=actor,
-                resource_type=RESOURCE_TYPE,
+                resource_type=AuditResource.WEBHOOK_DELIVERY,
                 resource_id=str(delivery.public_id),
                 user_id=delivery.wallet.user_id if delivery.wallet else None,
                 details={

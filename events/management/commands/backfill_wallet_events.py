@@ -33,12 +33,11 @@ from amani import metrics
 from amani.actors import Actor
 from amani.backfill import FORMATS, BackfillCommand, Counts, Source, source_open, source_records
 from amani.errors import DomainError
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from events.services import CONFLICT, INVALID, EventBackfill, EventLoad
 from events.validation import event_parse
 
-RESOURCE_TYPE = "wallet_event_backfill"
 DEFAULT_BATCH_SIZE = 10_000
 MAX_BATCH_SIZE = 50_000
 CSV_COLUMNS = frozenset(
@@ -72,7 +71,7 @@ class Batch:
 class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
     audit_action = AuditAction.BACKFILL_EVENTS_BATCH
-    audit_resource_type = RESOURCE_TYPE
+    audit_resource_type = AuditResource.WALLET_EVENT_BACKFILL
     audit_record = staticmethod(audit_record)
     help = (
         "Ingest wallet events from a JSONL or CSV file ('-' for standard input), deciding each record as "

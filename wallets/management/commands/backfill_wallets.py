@@ -22,12 +22,11 @@ from amani.actors import Actor
 from amani.api.idempotency import IDEMPOTENCY_KEY_MESSAGE, idempotency_key_valid
 from amani.backfill import FORMATS, BackfillCommand, Counts, source_open, source_records
 from amani.errors import DomainError
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditResource
 from audit.services import audit_record
 from wallets.api.serializers import WalletRegisterSerializer
 from wallets.services import wallet_register
 
-RESOURCE_TYPE = "wallet_backfill"
 CSV_COLUMNS = frozenset(
     {"user_id", "provider", "provider_account_id", "provider_customer_id", "metadata", "idempotency_key"}
 )
@@ -47,7 +46,7 @@ def _fields_message(errors: dict[str, Any]) -> str:
 class Command(BackfillCommand):
     max_batch_size = MAX_BATCH_SIZE
     audit_action = AuditAction.BACKFILL_WALLETS_BATCH
-    audit_resource_type = RESOURCE_TYPE
+    audit_resource_type = AuditResource.WALLET_BACKFILL
     audit_record = staticmethod(audit_record)
     help = (
         "Register wallets from a JSONL or CSV file ('-' for standard input) with the registry's rules "
