@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from amani.json_bounds import json_display_text
@@ -60,6 +61,13 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
     def search_condition(self, term: str) -> Q | None:
         """The filter for a non-empty term without NUL characters; None matches nothing."""
         raise NotImplementedError
+
+
+def change_link(url_name: str, pk: object, text: object) -> str:
+    """A link to one object's admin change page (`admin:<app>_<model>_change`), or "-" without one."""
+    if pk is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
 
 
 def json_display(field_name: str) -> Callable[[admin.ModelAdmin, Any], str]:

@@ -8,10 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
 
-from amani.admin_utils import ReadOnlyModelAdmin, json_display
+from amani.admin_utils import ReadOnlyModelAdmin, change_link, json_display
 from amani.money import amount_display, amount_format
 from events.models import BalanceBucket, ProviderBalanceReport, WalletEvent
 from events.reconciliation import reconciliation_get
@@ -20,8 +18,7 @@ from wallets.models import Provider, Wallet
 
 def _wallet_link(row: WalletEvent | ProviderBalanceReport) -> str:
     """The row's wallet (its public id), linked to the wallet's admin page."""
-    url = reverse("admin:wallets_wallet_change", args=[row.wallet_id])
-    return format_html('<a href="{}">{}</a>', url, row.wallet.public_id)
+    return change_link("admin:wallets_wallet_change", row.wallet_id, row.wallet.public_id)
 
 
 class ProviderFilter(admin.SimpleListFilter):

@@ -9,11 +9,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 
 from amani.actors import Actor
-from amani.admin_utils import ReadOnlyModelAdmin
+from amani.admin_utils import ReadOnlyModelAdmin, change_link
 from amani.json_bounds import document_loads
 from webhooks.models import WebhookDelivery
 from webhooks.providers import PROVIDERS
@@ -83,17 +82,13 @@ class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="Wallet")
     def wallet_link(self, delivery: WebhookDelivery) -> str:
-        if delivery.wallet is None:
-            return "-"
-        url = reverse("admin:wallets_wallet_change", args=[delivery.wallet_id])
-        return format_html('<a href="{}">{}</a>', url, delivery.wallet.public_id)
+        wallet = delivery.wallet
+        return change_link("admin:wallets_wallet_change", delivery.wallet_id, wallet and wallet.public_id)
 
     @admin.display(description="Event")
     def event_link(self, delivery: WebhookDelivery) -> str:
-        if delivery.event is None:
-            return "-"
-        url = reverse("admin:events_walletevent_change", args=[delivery.event_id])
-        return format_html('<a href="{}">{}</a>', url, delivery.event.public_id)
+        event = delivery.event
+        return change_link("admin:events_walletevent_change", delivery.event_id, event and event.public_id)
 
     @admin.display(description="Body as received")
     def body_display(self, delivery: WebhookDelivery) -> str:

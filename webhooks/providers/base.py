@@ -167,6 +167,34 @@ def minor_units(value: object, currency: str) -> Decimal:
     return _checked(Decimal(value).scaleb(-currency_exponent(currency)), currency)
 
 
+def deposit(
+    *,
+    reference: object,
+    currency: object,
+    amount: object,
+    units: Callable[[object, str], Decimal],
+    occurred_at: object,
+    wallet_field: str,
+    wallet_key: object,
+) -> Movement | NotRecorded:
+    """A deposit from a payload's fields as the provider wrote them, `amount` read by `units`
+    (major_units or minor_units); INVALID naming the first unreadable one (currency, then
+    reference, then amount)."""
+    try:
+        code = currency_of(currency)
+        return Movement(
+            reference=reference_of(reference),
+            event_type="deposit",
+            amount=units(amount, code),
+            currency=code,
+            occurred_at=occurred_at,
+            wallet_field=wallet_field,
+            wallet_key=text_or_none(wallet_key),
+        )
+    except Unreadable as exc:
+        return NotRecorded(INVALID, str(exc), text_or_none(reference))
+
+
 # --- signatures -------------------------------------------------------------------------------
 
 

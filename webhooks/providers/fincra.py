@@ -13,18 +13,15 @@ from typing import Any
 
 from webhooks.providers.base import (
     IGNORED,
-    INVALID,
     SHA512,
     Movement,
     NotRecorded,
-    Unreadable,
-    currency_of,
+    deposit,
     get_path,
     header_bytes,
     hmac_hex_matches,
     major_units,
     raw_or_stringified,
-    reference_of,
     text_or_none,
 )
 
@@ -46,16 +43,12 @@ def interpret(payload: dict[str, Any]) -> Movement | NotRecorded:
     account = data.get("virtualAccount")
     if isinstance(account, dict):
         account = account.get("id")
-    try:
-        currency = currency_of(data.get("destinationCurrency") or data.get("currency"))
-        return Movement(
-            reference=reference_of(data.get("reference")),
-            event_type="deposit",
-            amount=major_units(data.get("amountReceived"), currency),
-            currency=currency,
-            occurred_at=data.get("createdAt"),  # None: the first delivery's received time
-            wallet_field="provider_account_id",
-            wallet_key=text_or_none(account),
-        )
-    except Unreadable as exc:
-        return NotRecorded(INVALID, str(exc), reference)
+    return deposit(
+        reference=data.get("reference"),
+        currency=data.get("destinationCurrency") or data.get("currency"),
+        amount=data.get("amountReceived"),
+        units=major_units,
+        occurred_at=data.get("createdAt"),  # None: the first delivery's received time
+        wallet_field="provider_account_id",
+        wallet_key=account,
+    )

@@ -14,16 +14,13 @@ from typing import Any
 
 from webhooks.providers.base import (
     IGNORED,
-    INVALID,
     SHA256,
     Movement,
     NotRecorded,
-    Unreadable,
-    currency_of,
+    deposit,
     get_path,
     header_bytes,
     major_units,
-    reference_of,
     text_or_none,
 )
 
@@ -54,16 +51,12 @@ def interpret(payload: dict[str, Any]) -> Movement | NotRecorded:
         return NotRecorded(IGNORED, "Not a charge.completed event.", reference)
     if data.get("status") != "successful":
         return NotRecorded(IGNORED, "The charge is not successful.", reference)
-    try:
-        currency = currency_of(data.get("currency"))
-        return Movement(
-            reference=reference_of(data.get("flw_ref")),
-            event_type="deposit",
-            amount=major_units(data.get("amount"), currency),
-            currency=currency,
-            occurred_at=data.get("created_at"),
-            wallet_field="provider_customer_id",
-            wallet_key=text_or_none(get_path(data, "customer", "id")),
-        )
-    except Unreadable as exc:
-        return NotRecorded(INVALID, str(exc), reference)
+    return deposit(
+        reference=data.get("flw_ref"),
+        currency=data.get("currency"),
+        amount=data.get("amount"),
+        units=major_units,
+        occurred_at=data.get("created_at"),
+        wallet_field="provider_customer_id",
+        wallet_key=get_path(data, "customer", "id"),
+    )

@@ -12,18 +12,15 @@ from typing import Any
 
 from webhooks.providers.base import (
     IGNORED,
-    INVALID,
     SHA512,
     Movement,
     NotRecorded,
-    Unreadable,
-    currency_of,
+    deposit,
     get_path,
     header_bytes,
     hmac_hex_matches,
     minor_units,
     raw_or_stringified,
-    reference_of,
     text_or_none,
 )
 
@@ -43,16 +40,12 @@ def interpret(payload: dict[str, Any]) -> Movement | NotRecorded:
         return NotRecorded(IGNORED, "Not a charge.success event.", reference)
     if data.get("status") != "success":
         return NotRecorded(IGNORED, "The charge is not successful.", reference)
-    try:
-        currency = currency_of(data.get("currency"))
-        return Movement(
-            reference=reference_of(data.get("reference")),
-            event_type="deposit",
-            amount=minor_units(data.get("amount"), currency),
-            currency=currency,
-            occurred_at=data.get("paid_at"),
-            wallet_field="provider_customer_id",
-            wallet_key=text_or_none(get_path(data, "customer", "customer_code")),
-        )
-    except Unreadable as exc:
-        return NotRecorded(INVALID, str(exc), reference)
+    return deposit(
+        reference=data.get("reference"),
+        currency=data.get("currency"),
+        amount=data.get("amount"),
+        units=minor_units,
+        occurred_at=data.get("paid_at"),
+        wallet_field="provider_customer_id",
+        wallet_key=get_path(data, "customer", "customer_code"),
+    )
